@@ -1,0 +1,11 @@
+"""Shared pytest configuration: deterministic hypothesis profile."""
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "hwsim",
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("hwsim")
