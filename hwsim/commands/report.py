@@ -1,0 +1,119 @@
+"""``hwsim report``: simulate a model on an array and write Markdown / HTML / JSON / CSV.
+
+Argument parsing only; the work is :func:`hwsim.report.evaluate.evaluate` and
+:func:`hwsim.report.write_report`. The model options below are shared with ``hwsim
+vectors`` and ``hwsim sweep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
+
+MODEL_HELP = "float ONNX model, or 'digits' for the built-in demo CNN"
+
+
+def add_model_options(p: argparse.ArgumentParser, model_required: bool = True) -> None:
+    """MODEL plus the data and quantization options of a :class:`ModelSource`."""
+    p.add_argument("model", metavar="MODEL", nargs=None if model_required else "?",
+                   help=MODEL_HELP)
+    p.add_argument("--calib", metavar="X.npy", help="calibration inputs (float, NCHW)")
+    p.add_argument("--inputs", metavar="X.npy", help="evaluation inputs (float, NCHW)")
+    p.add_argument("--labels", metavar="Y.npy", help="labels of --inputs (accuracy)")
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="evaluate at most N inputs (default all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
+    p.add_argument("--weights", default="int8", choices=("int8", "int4", "int4_block"),
+                   help="weight format (default int8 per channel)")
+    p.add_argument("--observer", default="minmax",
+                   choices=("minmax", "moving_average", "percentile", "mse", "entropy"),
+                   help="activation observer (default minmax)")
+
+
+def add_array_options(p: argparse.ArgumentParser, energy: bool = True) -> None:
+    """--array (and --energy unless ``energy`` is False)."""
+    p.add_argument("--array", metavar="ARRAY.toml",
+                   help="array configuration (default: 16x16 weight-stationary, "
+                        "as examples/arrays/ws16x16.toml)")
+    if energy:
+        p.add_argument("--energy", metavar="TABLE.toml",
+                       help="energy table (default: Horowitz ISSCC 2014, 45 nm)")
+
+
+def source_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`hwsim.report.evaluate.ModelSource` the options describe."""
+    from hwsim.report.evaluate import ModelSource
+
+    return ModelSource(model=args.model, calib=args.calib, inputs=args.inputs,
+                       labels=args.labels, samples=args.samples, seed=args.seed,
+                       weights=args.weights, observer=args.observer)
+
+
+def array_from_args(args: argparse.Namespace) -> Any:
+    """The ArrayConfig of --array (default 16x16 ws)."""
+    from hwsim.sim.config import ArrayConfig, load_array_config
+
+    if args.array:
+        return load_array_config(args.array)
+    return ArrayConfig(rows=16, cols=16, dataflow="ws")
+
+
+def table_from_args(args: argparse.Namespace) -> Any:
+    """The EnergyTable of --energy (default Horowitz 45 nm)."""
+    from hwsim.energy import HOROWITZ_45NM, load_energy_table
+
+    return load_energy_table(args.energy) if args.energy else HOROWITZ_45NM
+
+
+def stderr_progress(command: str):  # noqa: ANN201 - a Callable[[str], None]
+    """A progress callback printing ``hwsim COMMAND: message`` on stderr."""
+    def show(message: str) -> None:
+        print(f"hwsim {command}: {message}", file=sys.stderr, flush=True)
+    return show
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report", help="simulate a model on an array and write a report",
+        description="Quantize MODEL for the array, simulate one inference for cycles, "
+                    "utilisation, memory traffic and energy, cross-check every executor bit "
+                    "for bit on the evaluation inputs, and write report.md, report.html "
+                    "(self-contained), report.json, layers.csv and PNG plots to --out. "
+                    "Prints the summary table (or the JSON report with --json). Exit 1 when "
+                    "a normative executor pair mismatches, 2 on bad input (missing file, bad "
+                    "TOML, invalid option).")
+    add_model_options(p)
+    add_array_options(p)
+    p.add_argument("--out", default="hwsim-report", metavar="DIR",
+                   help="output directory (default ./hwsim-report)")
+    p.add_argument("--format", default="md,html,json,csv", metavar="LIST",
+                   help="comma-separated subset of md,html,json,csv (default all)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the executor cross-check (performance and energy only)")
+    p.add_argument("--stepped-samples", type=int, default=1, metavar="N",
+                   help="inputs also run on the cycle-stepped model (default 1)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwsim.report import summary_text, to_json_dict, write_report
+    from hwsim.report.evaluate import evaluate
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    ev = evaluate(source_from_args(args), array_from_args(args), table_from_args(args),
+                  verify=not args.no_verify, stepped_samples=args.stepped_samples,
+                  progress=stderr_progress("report"))
+    written = write_report(args.out, ev.report, formats)
+    if args.json:
+        doc = to_json_dict(ev.report)
+        doc["files"] = {k: str(v) for k, v in written.items()}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(summary_text(ev.report), end="")
+        print(f"report written to {args.out}/")
+    return EXIT_OK if ev.report.all_exact else EXIT_CHECK_FAILED

@@ -1,0 +1,67 @@
+"""``hwsim verify``: quantize a float ONNX model and check golden == fake-quant (exit 1 if an
+exact requant mode mismatches). Argument parsing only; the work is :mod:`hwsim.verify`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
+
+
+def add_quant_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``hwsim verify`` and ``hwsim quantize``."""
+    p.add_argument("model", metavar="MODEL.onnx", help="float ONNX model")
+    p.add_argument("--calib", metavar="X.npy", help="calibration inputs (float, NCHW)")
+    p.add_argument("--requant", default="dyadic",
+                   choices=("tflite", "tflite_single", "float32", "dyadic", "custom"),
+                   help="requantization datapath (default dyadic)")
+    p.add_argument("--weights", default="int8", choices=("int8", "int4", "int4_block", "fp8"),
+                   help="weight format (default int8 per channel)")
+    p.add_argument("--observer", default="minmax",
+                   choices=("minmax", "moving_average", "percentile", "mse", "entropy"),
+                   help="activation observer (default minmax)")
+    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
+    p.add_argument("--acc-overflow", default="wrap", choices=("wrap", "saturate", "error"),
+                   help="accumulator overflow policy (default wrap)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic quantization (activation qparams per input)")
+
+
+def options(args: argparse.Namespace):  # noqa: ANN201 - VerifyOptions, imported lazily
+    from hwsim.verify import VerifyOptions
+
+    return VerifyOptions(mode=args.requant, weights=args.weights, observer=args.observer,
+                         acc_bits=args.acc_bits, acc_overflow=args.acc_overflow,
+                         dynamic=args.dynamic)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "verify", help="quantize a model and check every executor bit for bit",
+        description="Quantize MODEL.onnx, run the float, fake-quant and golden executors and "
+                    "print one JSON object (with --json) or a summary line. Exit 1 when an "
+                    "exact requant mode (dyadic, custom) has a golden/fake-quant mismatch.")
+    add_quant_options(p)
+    p.add_argument("--inputs", metavar="X.npy", help="evaluation inputs")
+    p.add_argument("--labels", metavar="Y.npy", help="labels of --inputs (accuracy)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwsim.verify import load_model, resolve_data, summary_line, verify_graph
+
+    opts = options(args)
+    graph = load_model(args.model)
+    data = resolve_data(args.model, graph, args.calib, args.inputs, args.labels,
+                        needs_calib=not opts.dynamic)
+    for w in data.warnings:
+        print(f"hwsim verify: warning: {w}", file=sys.stderr)
+    report = verify_graph(graph, data.inputs, calib=data.calib, labels=data.labels, opts=opts)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print(summary_line(report))
+    return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED

@@ -1,0 +1,211 @@
+"""The float64 fake-quant reference over an integer graph (specs/compiler.md §5, arithmetic §9).
+
+Every tensor is carried as float64 and re-quantized after every op; the reference never
+uses integer kernels. Convolutions and matrix products are computed on *centred* values
+(q − z, exactly the real value divided by its scale) with the unfolded bias, by
+``numpy.einsum`` over sliding windows — a different algorithm from the golden model's
+folded-bias loops. The rescale after an op multiplies by the EFFECTIVE scale of the
+requant block (:func:`hwsim.arith.effective_scale`, §9) and rounds once, in float64, with
+the rounding of the mode. Products and sums of ≤ 32-bit integers by a dyadic scale
+m·2^-n are exact in float64, so in modes ``dyadic`` and ``custom`` this reference equals
+the golden model bit for bit; ``tflite`` (two roundings) and ``float32`` (float32
+arithmetic) differ by at most 1 LSB on rare ties, and the mismatch rate is reported.
+The accumulator is unbounded here: an overflowing golden accumulator is a mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from hwsim.arith import RequantParams, effective_scale
+from hwsim.compiler.dynamic import (
+    dynamic_add,
+    dynamic_bias,
+    dynamic_concat,
+    dynamic_output,
+    input_tensorq,
+)
+from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
+from hwsim.compiler.requant import fused_act_bounds, pad_code
+from hwsim.errors import HwsimError, ModelError
+from hwsim.reference.golden_exec import ExecResult
+
+#: The single float64 rounding that stands for each requant mode's integer datapath.
+_MODE_ROUNDING = {"tflite": "half_away", "tflite_single": "half_up", "float32": "half_even"}
+
+
+def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
+    """Round float64 values to integers (float64) with one of the §6 modes, exactly:
+    the fraction r = v − floor(v) is exact in float64, and the tie test is r == 0.5."""
+    fl = np.floor(v)
+    r = v - fl
+    if rounding == "half_up":
+        inc = r >= 0.5
+    elif rounding == "half_away":
+        inc = (r > 0.5) | ((r == 0.5) & (v >= 0))
+    elif rounding == "half_even":
+        inc = (r > 0.5) | ((r == 0.5) & (np.mod(fl, 2.0) == 1.0))
+    elif rounding == "floor":
+        inc = np.zeros(v.shape, dtype=bool)
+    elif rounding == "toward_zero":
+        inc = (r != 0) & (v < 0)
+    else:
+        raise HwsimError(f"rounding: unknown mode {rounding!r}")
+    return fl + inc
+
+
+def fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int = 1) -> np.ndarray:
+    """round(centred · effective_scale) + z, output stage of §8.6, in float64; int64 codes."""
+    eff = effective_scale(params)
+    if eff.shape[0] > 1:
+        shape = [1] * centred.ndim
+        shape[channel_axis] = eff.shape[0]
+        eff = eff.reshape(shape)
+    else:
+        eff = eff.reshape(())
+    cfg = params.config
+    rounding = _MODE_ROUNDING.get(cfg.mode, cfg.rounding)
+    v = round_float(centred * eff, rounding) + params.zero_point
+    if cfg.output_overflow == "wrap":
+        span = float(1 << params.out_bits)
+        v = v - params.qmin
+        v = v - span * np.floor(v / span) + params.qmin
+    return np.clip(v, params.act_min, params.act_max).astype(np.int64)
+
+
+def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping) -> np.ndarray:
+    """Σ w·xc over sliding windows (float64), with zero (real 0.0) padding."""
+    t, left, b, r = (int(p) for p in a["pads"])
+    sh, sw = (int(s) for s in a["strides"])
+    dh, dw = (int(d) for d in a["dilations"])
+    group = int(a["group"])
+    xp = np.pad(xc, ((0, 0), (0, 0), (t, b), (left, r)))
+    m, cg, kh, kw = w.shape
+    win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # [N, C, OH, OW, KH, KW]
+    mg = m // group
+    outs = [np.einsum("nchwij,mcij->nmhw", win[:, g * cg:(g + 1) * cg],
+                      w[g * mg:(g + 1) * mg], optimize=True) for g in range(group)]
+    return np.concatenate(outs, axis=1)
+
+
+def _centred_bias(node: QNode, folded: np.ndarray, zx: int) -> np.ndarray:
+    w = node.arrays["weight"].astype(np.int64)
+    return (np.asarray(folded, dtype=np.int64)
+            + zx * w.reshape(w.shape[0], -1).sum(axis=1)).astype(np.float64)
+
+
+def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
+                  layerwise: ExecResult | None = None) -> ExecResult:
+    """Run ``g`` on ``feeds`` (as :func:`hwsim.reference.golden_exec.run_golden`) in float64
+    fake-quant arithmetic; returns every tensor's integer codes (int64) and the exact
+    float64 accumulators (as int64) of conv/gemm nodes. ``overflow_events`` is empty.
+
+    With ``layerwise`` (a result of another executor on the same feeds) every node reads
+    its inputs, and their qparams, from ``layerwise`` instead of from this run, so each
+    op is compared in isolation (errors do not propagate from layer to layer)."""
+    tensors: dict[str, TensorQ] = dict(g.tensors)
+    if g.dynamic:
+        for name in g.inputs:
+            tensors[name] = input_tensorq(name, np.asarray(feeds[name]), g.tensors[name].dtype)
+    codes = quantize_feeds(g, feeds, tensors)
+    accs: dict[str, np.ndarray] = {}
+    for node in g.nodes:
+        if layerwise is not None:
+            for t in node.inputs:
+                codes[t] = layerwise.codes[t]
+                tensors[t] = layerwise.tensors[t]
+        try:
+            codes[node.output] = _run_node(g, node, codes, tensors, accs)
+        except HwsimError as exc:
+            raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
+    return ExecResult(codes=codes, tensors=tensors, accumulators=accs, overflow_events={})
+
+
+def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
+              tensors: dict[str, TensorQ], accs: dict[str, np.ndarray]) -> np.ndarray:
+    a = node.attrs
+    tin = tensors[node.inputs[0]]
+    x = codes[node.inputs[0]]
+    xc = x.astype(np.float64) - tin.zero_point
+    if node.op in ("conv", "gemm"):
+        folded = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
+        bias = _centred_bias(node, folded, tin.zero_point)
+        w = node.arrays["weight"].astype(np.float64)
+        if node.op == "conv":
+            acc = _conv_centred(xc, w, a) + bias.reshape(1, -1, 1, 1)
+        else:
+            acc = xc @ w.T + bias
+        accs[node.name] = acc.astype(np.int64)
+        if g.dynamic:
+            tensors[node.output], params = dynamic_output(g, node, tin, acc.astype(np.int64))
+        else:
+            params = node.requant["out"]
+        return fq_rescale(acc, params)
+    req = node.requant
+    if node.op == "add":
+        tb = tensors[node.inputs[1]]
+        if g.dynamic:
+            tensors[node.output], req = dynamic_add(g, node, tin, tb, x, codes[node.inputs[1]])
+        shift = float(1 << int(a["left_shift"]))
+        ra = fq_rescale(xc * shift, req["in0"])
+        rb = fq_rescale((codes[node.inputs[1]].astype(np.float64) - tb.zero_point) * shift,
+                        req["in1"])
+        return fq_rescale((ra + rb).astype(np.float64), req["out"])
+    if node.op == "concat":
+        axis = int(a["axis"])
+        if g.dynamic:
+            tensors[node.output], req = dynamic_concat(
+                g, node, [tensors[t] for t in node.inputs], [codes[t] for t in node.inputs],
+                axis)
+        parts = [fq_rescale(codes[t].astype(np.float64) - tensors[t].zero_point,
+                            req[f"in{i}"]) for i, t in enumerate(node.inputs)]
+        return np.concatenate(parts, axis=axis)
+    if g.dynamic:
+        tensors[node.output] = TensorQ(node.output, tin.dtype, tin.scale, tin.zero_point)
+    if node.op in ("avgpool", "global_avgpool"):
+        if node.op == "global_avgpool":
+            mean = xc.mean(axis=(2, 3), keepdims=True)
+        else:
+            t, left, b, r = (int(p) for p in a["pads"])
+            kh, kw = (int(k) for k in a["kernel_shape"])
+            sh, sw = (int(s) for s in a["strides"])
+            pad = ((0, 0), (0, 0), (t, b), (left, r))
+            sums = sliding_window_view(np.pad(xc, pad), (kh, kw), axis=(2, 3))
+            sums = sums[:, :, ::sh, ::sw].sum(axis=(4, 5))
+            if bool(a["count_include_pad"]):
+                count = float(kh * kw)
+            else:
+                ones = np.pad(np.ones(xc.shape[2:]), pad[2:])
+                count = sliding_window_view(ones, (kh, kw))[::sh, ::sw].sum(axis=(2, 3))
+            mean = sums / count
+        return (round_float(mean, "half_away") + tin.zero_point).astype(np.int64)
+    if node.op == "maxpool":
+        t, left, b, r = (int(p) for p in a["pads"])
+        kh, kw = (int(k) for k in a["kernel_shape"])
+        sh, sw = (int(s) for s in a["strides"])
+        dh, dw = (int(d) for d in a["dilations"])
+        real = tin.scale * xc
+        xp = np.pad(real, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=-np.inf)
+        win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+        best = win[:, :, ::sh, ::sw, ::dh, ::dw].max(axis=(4, 5))
+        return (np.rint(best / tin.scale) + tin.zero_point).astype(np.int64)
+    if node.op == "clamp":
+        lo_q, hi_q = fused_act_bounds(*a["act_range"], tin)
+        lo = tin.scale * (lo_q - tin.zero_point)
+        hi = tin.scale * (hi_q - tin.zero_point)
+        real = np.clip(tin.scale * xc, lo, hi)
+        return (np.rint(real / tin.scale) + tin.zero_point).astype(np.int64)
+    if node.op == "flatten":
+        return x.reshape(int(np.prod(x.shape[:int(a["axis"])], dtype=np.int64)), -1)
+    if node.op == "reshape":
+        return x.reshape((x.shape[0],) + tuple(int(d) for d in a["shape"]))
+    if node.op == "pad":
+        p = [int(v) for v in a["pads"]]
+        widths = [(p[i], p[i + x.ndim]) for i in range(x.ndim)]
+        fill = float(pad_code(a["value"], tin) - tin.zero_point)
+        return (np.pad(xc, widths, constant_values=fill) + tin.zero_point).astype(np.int64)
+    raise ModelError(f"no fake-quant kernel for op {node.op!r}")

@@ -1,0 +1,147 @@
+"""The integer golden model: runs a :class:`~hwsim.compiler.qgraph.QGraph` with the naive
+int64 kernels of :mod:`hwsim.reference.golden_ops` (specs/arithmetic.md §7, §8, §10).
+
+It is the living definition of what the accelerator computes; the fake-quant reference,
+the cycle model and the RTL must equal it bit for bit (in the modes declared exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.compiler.dynamic import (
+    dynamic_add,
+    dynamic_bias,
+    dynamic_concat,
+    dynamic_output,
+    input_tensorq,
+)
+from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
+from hwsim.compiler.requant import fused_act_bounds, pad_code
+from hwsim.errors import HwsimError, ModelError
+from hwsim.reference import golden_ops as ops
+
+
+@dataclass(frozen=True, eq=False)
+class ExecResult:
+    """Per-tensor integer codes (int64, every tensor of the graph, inputs included), the
+    qparams they were produced with (differ per input in a dynamic graph), the raw
+    accumulators of conv/gemm nodes (by node name, before requantization) and the count
+    of accumulator overflow events per conv/gemm node (§7)."""
+
+    codes: Mapping[str, np.ndarray]
+    tensors: Mapping[str, TensorQ]
+    accumulators: Mapping[str, np.ndarray]
+    overflow_events: Mapping[str, int]
+
+    def dequantize(self, name: str) -> np.ndarray:
+        """float64 real values of tensor ``name``: scale · (q − zero_point)."""
+        tq = self.tensors[name]
+        return tq.scale * (self.codes[name].astype(np.float64) - tq.zero_point)
+
+
+def _pair(v: object, n: int = 2) -> tuple[int, ...]:
+    t = tuple(int(i) for i in v)  # type: ignore[attr-defined]
+    if len(t) != n:
+        raise ModelError(f"expected {n} values, got {t}")
+    return t
+
+
+def run_golden(g: QGraph, feeds: Mapping[str, np.ndarray]) -> ExecResult:
+    """Run ``g`` on ``feeds`` (float arrays, quantized with the input qparams — §3 — or
+    integer arrays taken as codes). Returns every tensor's int64 codes.
+
+    A dynamic graph must be fed floats: one set of activation qparams is chosen for the
+    whole batch given (run one sample at a time for per-sample qparams).
+    """
+    tensors: dict[str, TensorQ] = dict(g.tensors)
+    if g.dynamic:
+        for name in g.inputs:
+            x = np.asarray(feeds[name])
+            if x.dtype.kind != "f":
+                raise HwsimError(f"input {name!r}: a dynamic graph needs float inputs")
+            tensors[name] = input_tensorq(name, x, g.tensors[name].dtype)
+    codes = quantize_feeds(g, feeds, tensors)
+    accs: dict[str, np.ndarray] = {}
+    events: dict[str, int] = {}
+    for node in g.nodes:
+        try:
+            codes[node.output] = run_node(g, node, codes, tensors, accs, events)
+        except HwsimError as exc:
+            raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
+    return ExecResult(codes=codes, tensors=tensors, accumulators=accs, overflow_events=events)
+
+
+def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
+             tensors: dict[str, TensorQ], accs: dict[str, np.ndarray],
+             events: dict[str, int]) -> np.ndarray:
+    """Golden codes of one node's output from ``codes`` / ``tensors`` of its inputs (for
+    step-by-step consumers such as the cycle model). In a dynamic graph ``tensors`` gets
+    the output's qparams; ``accs`` / ``events`` get the accumulators and overflow count of
+    a conv / gemm."""
+    a = node.attrs
+    x = codes[node.inputs[0]]
+    tin = tensors[node.inputs[0]]
+    if node.op in ("conv", "gemm"):
+        w = node.arrays["weight"]
+        bias = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
+        if node.op == "conv":
+            acc, ev = ops.conv2d_acc(
+                x, w, bias, x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
+                pads=_pair(a["pads"], 4), dilations=_pair(a["dilations"]),
+                group=int(a["group"]), acc_bits=g.acc_bits, policy=g.acc_overflow)
+        else:
+            acc, ev = ops.gemm_acc(x, w, bias, acc_bits=g.acc_bits, policy=g.acc_overflow)
+        accs[node.name] = acc
+        events[node.name] = ev
+        if g.dynamic:
+            tensors[node.output], params = dynamic_output(g, node, tin, acc)
+        else:
+            params = node.requant["out"]
+        return ops.requantize_acc(acc, params)
+    req = node.requant
+    if node.op == "add":
+        tb = tensors[node.inputs[1]]
+        if g.dynamic:
+            tensors[node.output], req = dynamic_add(g, node, tin, tb, x, codes[node.inputs[1]])
+        return ops.add(x, codes[node.inputs[1]], za=tin.zero_point, zb=tb.zero_point,
+                       pa=req["in0"], pb=req["in1"], po=req["out"],
+                       left_shift=int(a["left_shift"]))
+    if node.op == "concat":
+        axis = int(a["axis"])
+        if g.dynamic:
+            tensors[node.output], req = dynamic_concat(
+                g, node, [tensors[t] for t in node.inputs], [codes[t] for t in node.inputs],
+                axis)
+        parts = [ops.rescale(codes[t], zero_point=tensors[t].zero_point, params=req[f"in{i}"])
+                 for i, t in enumerate(node.inputs)]
+        return np.concatenate(parts, axis=axis)
+    if g.dynamic:
+        tensors[node.output] = TensorQ(node.output, tin.dtype, tin.scale, tin.zero_point)
+    if node.op == "avgpool":
+        return ops.avgpool(x, zero_point=tin.zero_point, kernel=_pair(a["kernel_shape"]),
+                           strides=_pair(a["strides"]), pads=_pair(a["pads"], 4),
+                           count_include_pad=bool(a["count_include_pad"]))
+    if node.op == "global_avgpool":
+        return ops.global_avgpool(x, zero_point=tin.zero_point)
+    if node.op == "maxpool":
+        return ops.maxpool(x, kernel=_pair(a["kernel_shape"]), strides=_pair(a["strides"]),
+                           pads=_pair(a["pads"], 4), dilations=_pair(a["dilations"]),
+                           qmin=tin.qmin)
+    if node.op == "clamp":
+        return np.clip(x, *fused_act_bounds(*a["act_range"], tin))
+    if node.op == "flatten":
+        axis = int(a["axis"])
+        return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)
+    if node.op == "reshape":
+        return x.reshape((x.shape[0],) + tuple(int(d) for d in a["shape"]))
+    if node.op == "pad":
+        return ops.pad_constant(x, tuple(int(p) for p in a["pads"]), pad_code(a["value"], tin))
+    raise ModelError(f"no golden kernel for op {node.op!r}")
+
+
+#: Former private name of :func:`run_node` (used by hwsim.sim.graph).
+_run_node = run_node

@@ -1,0 +1,230 @@
+"""Naive integer kernels of the golden model: int64 in, int64 out, loops that read like the spec.
+
+Every kernel is a pure function of integer arrays (activations NCHW or NK). They implement
+§7 (the MAC and the accumulator) and §10 (element-wise ops, pooling) of
+``specs/arithmetic.md``; requantization (§8) is :func:`hwsim.arith.requantize`.
+
+Loop order: the accumulator of each output is initialised with the folded bias and the
+products are added in ascending reduction index k, k enumerating (input channel within the
+group, kh, kw) in row-major order (§7). Only the reduction over k is vectorised, and only
+where the order cannot change the result: with the ``wrap`` policy (addition modulo 2^bits
+is associative) the sum is taken at once and the per-step overflow events are counted from
+the prefix sums; ``saturate`` and ``error`` use the sequential :func:`hwsim.arith.accumulate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.arith import (
+    AccumulatorOverflowError,
+    RequantParams,
+    accumulate,
+    requantize,
+    wrap_to_bits,
+)
+from hwsim.errors import HwsimError
+
+#: Left shift applied to both 8-bit inputs of the integer add before rescaling (§10.1).
+ADD_LEFT_SHIFT = 20
+
+
+def add_left_shift(bits: int) -> int:
+    """§10.1: L = min(20, 31 − bits) for ``bits``-wide input codes (20 for 8-bit as TFLite,
+    15 for 16-bit), so that (q − z)·2^L stays inside int32."""
+    return min(ADD_LEFT_SHIFT, 31 - bits)
+
+
+def _bounds(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def reduce_products(bias: np.ndarray, products: np.ndarray, bits: int,
+                    policy: str) -> tuple[np.ndarray, int]:
+    """§7: acc = bias, then acc ← policy(acc + p_k) for k ascending (last axis of products).
+
+    ``bias`` broadcasts against ``products[..., 0]``. Returns (acc int64, number of
+    additions whose exact result left the signed ``bits``-bit range).
+    """
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.int64), products.shape[:-1])
+    if policy != "wrap":
+        acc, events = accumulate(bias, products, bits, policy)
+        return np.asarray(acc, dtype=np.int64), int(np.sum(events))
+    lo, hi = _bounds(bits)
+    if bias.size and (int(bias.min()) < lo or int(bias.max()) > hi):
+        raise HwsimError(
+            f"bias: the folded bias must fit the {bits}-bit accumulator [{lo}, {hi}], got "
+            f"range [{int(bias.min())}, {int(bias.max())}]"
+        )
+    prefix = bias[..., None] + np.cumsum(products, axis=-1, dtype=np.int64)
+    before = np.concatenate([bias[..., None], prefix[..., :-1]], axis=-1)
+    raw = wrap_to_bits(before, bits, signed=True) + products
+    events = int(np.count_nonzero((raw < lo) | (raw > hi)))
+    return np.asarray(wrap_to_bits(prefix[..., -1], bits, signed=True), dtype=np.int64), events
+
+
+def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int,
+                  dilation: int) -> int:
+    """Output length of a convolution or pooling window along one axis (ceil_mode 0)."""
+    return (size + pad_begin + pad_end - dilation * (k - 1) - 1) // stride + 1
+
+
+def pad_nchw(x: np.ndarray, pads: tuple[int, int, int, int], value: int) -> np.ndarray:
+    """Pad H and W of an NCHW array; pads = (top, left, bottom, right) as in ONNX."""
+    t, left, b, r = pads
+    return np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=value)
+
+
+def _windows(xp: np.ndarray, kh: int, kw: int, oh: int, ow: int,
+             strides: tuple[int, int], dilations: tuple[int, int]) -> np.ndarray:
+    """[N, C, OH, OW, KH, KW] view of the windows of a padded NCHW array (copies)."""
+    sh, sw = strides
+    dh, dw = dilations
+    n, c = xp.shape[:2]
+    out = np.empty((n, c, oh, ow, kh, kw), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, :, :, i, j] = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                                       j * dw: j * dw + sw * (ow - 1) + 1: sw]
+    return out
+
+
+def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: int,
+               strides: tuple[int, int], pads: tuple[int, int, int, int],
+               dilations: tuple[int, int], group: int, acc_bits: int,
+               policy: str) -> tuple[np.ndarray, int]:
+    """§7 accumulators of a 2-D convolution: acc[n, m, oh, ow] = bias[m] + Σ_k w·x.
+
+    x: int [N, C, H, W] codes; w: int [M, C/group, KH, KW]; bias: int [M] (already folded:
+    it contains −x_zero_point·Σw). Padding positions hold ``x_zero_point``. Returns the
+    int64 accumulators [N, M, OH, OW] and the overflow event count.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    bias = np.asarray(bias, dtype=np.int64)
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
+    xp = pad_nchw(x, pads, x_zero_point)
+    win = _windows(xp, kh, kw, oh, ow, strides, dilations)  # [N, C, OH, OW, KH, KW]
+    mg = m // group
+    acc = np.empty((n, m, oh, ow), dtype=np.int64)
+    events = 0
+    for b in range(n):
+        for g in range(group):
+            # patches[oh, ow, k] with k = (c, kh, kw) row-major
+            patches = win[b, g * cg:(g + 1) * cg].transpose(1, 2, 0, 3, 4)
+            patches = patches.reshape(oh, ow, cg * kh * kw)
+            wg = w[g * mg:(g + 1) * mg].reshape(mg, 1, 1, -1)
+            products = patches[None] * wg  # [mg, OH, OW, K]: output channel, position, k
+            try:
+                acc[b, g * mg:(g + 1) * mg], ev = reduce_products(
+                    bias[g * mg:(g + 1) * mg, None, None], products, acc_bits, policy)
+            except AccumulatorOverflowError as exc:
+                raise AccumulatorOverflowError(
+                    f"image {b}, output channels from {g * mg} (index = channel offset, "
+                    f"oh, ow): {exc}") from exc
+            events += ev
+    return acc, events
+
+
+def gemm_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, acc_bits: int,
+             policy: str) -> tuple[np.ndarray, int]:
+    """§7 accumulators of y = x·wᵀ: acc[n, m] = bias[m] + Σ_k w[m, k]·x[n, k].
+
+    x: int [N, K]; w: int [M, K]; bias: int [M] (folded). Returns (acc int64 [N, M], events).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    bias = np.asarray(bias, dtype=np.int64)
+    acc = np.empty((x.shape[0], w.shape[0]), dtype=np.int64)
+    events = 0
+    for b in range(x.shape[0]):
+        try:
+            acc[b], ev = reduce_products(bias, x[b] * w, acc_bits, policy)  # [M, K]
+        except AccumulatorOverflowError as exc:
+            raise AccumulatorOverflowError(f"row {b} (index = output feature): {exc}") from exc
+        events += ev
+    return acc, events
+
+
+def round_div_half_away(acc: np.ndarray, count: np.ndarray | int) -> np.ndarray:
+    """round-half-away-from-zero(acc / count) for integer acc and count > 0, exactly (§10.2)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    count = np.asarray(count, dtype=np.int64)
+    mag = (2 * np.abs(acc) + count) // (2 * count)
+    return np.where(acc < 0, -mag, mag)
+
+
+def avgpool(q: np.ndarray, *, zero_point: int, kernel: tuple[int, int],
+            strides: tuple[int, int], pads: tuple[int, int, int, int],
+            count_include_pad: bool) -> np.ndarray:
+    """§10.2 average pooling sharing the input's qparams:
+    out = z + round_half_away(Σ_window (q − z) / count); padding holds z; count is the
+    window area (count_include_pad) or the number of non-padding positions."""
+    q = np.asarray(q, dtype=np.int64)
+    n, c, h, w = q.shape
+    kh, kw = kernel
+    oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], 1)
+    ow = conv_out_size(w, kw, strides[1], pads[1], pads[3], 1)
+    centred = pad_nchw(q - zero_point, pads, 0)
+    valid = pad_nchw(np.ones((1, 1, h, w), dtype=np.int64), pads, 0)
+    out = np.empty((n, c, oh, ow), dtype=np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * strides[0], j * strides[1]
+            acc = centred[:, :, r0:r0 + kh, c0:c0 + kw].sum(axis=(2, 3))
+            count = kh * kw if count_include_pad else int(valid[0, 0, r0:r0 + kh,
+                                                                c0:c0 + kw].sum())
+            out[:, :, i, j] = zero_point + round_div_half_away(acc, count)
+    return out
+
+
+def global_avgpool(q: np.ndarray, *, zero_point: int) -> np.ndarray:
+    """§10.2 global average pooling: out[n, c, 0, 0] = z + round_half_away(Σ(q − z) / (H·W))."""
+    q = np.asarray(q, dtype=np.int64)
+    acc = (q - zero_point).sum(axis=(2, 3), keepdims=True)
+    return zero_point + round_div_half_away(acc, q.shape[2] * q.shape[3])
+
+
+def maxpool(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
+            pads: tuple[int, int, int, int], dilations: tuple[int, int],
+            qmin: int) -> np.ndarray:
+    """Max pooling on codes (monotone, so it commutes with dequantization); padding = qmin."""
+    q = np.asarray(q, dtype=np.int64)
+    kh, kw = kernel
+    oh = conv_out_size(q.shape[2], kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_out_size(q.shape[3], kw, strides[1], pads[1], pads[3], dilations[1])
+    win = _windows(pad_nchw(q, pads, qmin), kh, kw, oh, ow, strides, dilations)
+    return win.max(axis=(4, 5))
+
+
+def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
+        pb: RequantParams, po: RequantParams, left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
+    """§10.1 integer add: each input, centred and shifted left by ``left_shift``, is
+    rescaled to the common intermediate scale by its own requant block (``pa``, ``pb``:
+    zero point 0, 32-bit output), the two are summed, and ``po`` (zero point and clamp of
+    the output) requantizes the sum."""
+    a = (np.asarray(qa, dtype=np.int64) - za) << left_shift
+    b = (np.asarray(qb, dtype=np.int64) - zb) << left_shift
+    return requantize(requantize(a, pa) + requantize(b, pb), po)
+
+
+def rescale(q: np.ndarray, *, zero_point: int, params: RequantParams) -> np.ndarray:
+    """Requantize codes to another scale: params applied to (q − zero_point) (concat, §10.3)."""
+    return requantize(np.asarray(q, dtype=np.int64) - zero_point, params)
+
+
+def pad_constant(q: np.ndarray, pads: tuple[int, ...], code: int) -> np.ndarray:
+    """Constant padding with ``code`` (the zero point for real 0.0, §10.4); pads in ONNX
+    order (begin_0 … begin_{r-1}, end_0 … end_{r-1})."""
+    q = np.asarray(q, dtype=np.int64)
+    r = q.ndim
+    widths = [(pads[i], pads[i + r]) for i in range(r)]
+    return np.pad(q, widths, constant_values=code)
+
+
+def requantize_acc(acc: np.ndarray, params: RequantParams) -> np.ndarray:
+    """§8 requantization of conv/gemm accumulators (channel axis 1)."""
+    return np.asarray(requantize(acc, params, channel_axis=1), dtype=np.int64)

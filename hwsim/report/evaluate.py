@@ -1,0 +1,272 @@
+"""Run a model on an array and collect what reports, vectors and sweeps need.
+
+:func:`evaluate` chains the library: load the float model (ONNX or the built-in demo,
+:class:`ModelSource`), quantize it for the array (its requantization unit and accumulator),
+simulate one inference (batch 1) for cycles, counters and energy, and — unless
+``verify=False`` — run the float, fake-quant and integer golden executors and the cycle
+model (fast, and stepped on ``stepped_samples`` inputs) on the evaluation inputs and compare
+them bit for bit. The result is an :class:`Evaluation` holding a :class:`ReportData`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwsim.energy import HOROWITZ_45NM, EnergyTable, ModelEnergy, model_energy
+from hwsim.energy.from_sim import context_from_array, energy_counters
+from hwsim.errors import HwsimError
+from hwsim.report.data import ExactnessRow, LayerStats, ReportData
+
+if TYPE_CHECKING:
+    from hwsim.compiler.qgraph import QGraph
+    from hwsim.ir.graph import Graph
+    from hwsim.sim.config import ArrayConfig
+    from hwsim.sim.graph import ModelResult
+    from hwsim.verify import VerifyData
+
+#: Name that selects the built-in demo model (hwsim/data/digits_cnn.onnx).
+DEMO_MODEL = "digits"
+_CALIB_BATCH = 64
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def resolve_model_path(model: str) -> Path:
+    """``"digits"`` → the packaged demo ONNX file (hwsim.data); anything else is a path."""
+    if model == DEMO_MODEL:
+        from hwsim.data import demo_model_path
+
+        return demo_model_path()
+    return Path(model)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model and its data come from, and how it is quantized (all JSON-able).
+
+    model: ONNX path or ``"digits"``; calib / inputs / labels: .npy paths or None (the demo
+    model brings its own data; otherwise seeded random inputs); samples: evaluate at most
+    this many inputs (0: all); seed: for random inputs; weights, observer: compiler choices
+    (hwsim.compiler.quantize.QuantizeConfig).
+    """
+
+    model: str
+    calib: str | None = None
+    inputs: str | None = None
+    labels: str | None = None
+    samples: int = 0
+    seed: int = 0
+    weights: str = "int8"
+    observer: str = "minmax"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 0:
+            raise HwsimError(f"samples: expected an int >= 0, got {self.samples!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (recorded in vector manifests and report JSON)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Everything :func:`evaluate` computed."""
+
+    source: ModelSource
+    config: ArrayConfig
+    qgraph: QGraph
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    sim1: ModelResult
+    energy: ModelEnergy
+    verify: Mapping[str, Any] | None
+    report: ReportData
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def load_source(src: ModelSource) -> tuple[Graph, VerifyData]:
+    """(float graph, :class:`hwsim.verify.VerifyData`) of a source; FileNotFoundError if the
+    model is missing. Data as ``hwsim verify`` chooses it (hwsim.verify.resolve_data): the
+    given .npy files, else the demo model's packaged calibration / test splits, else seeded
+    random inputs with a warning."""
+    from hwsim.verify import load_model, resolve_data
+
+    path = resolve_model_path(src.model)
+    if not path.is_file():
+        if src.model == DEMO_MODEL:
+            raise HwsimError(f"the demo model {path} is not installed")
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    graph = load_model(str(path))
+    data = resolve_data(str(path), graph, src.calib, src.inputs, src.labels, seed=src.seed)
+    return graph, data
+
+
+def _batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+    for i in range(0, x.shape[0], _CALIB_BATCH):
+        yield {name: x[i:i + _CALIB_BATCH]}
+
+
+def compile_for_array(graph: Graph, calib: np.ndarray, src: ModelSource,
+                      config: ArrayConfig) -> QGraph:
+    """Static PTQ of ``graph`` for the array: its requant unit, acc_bits and overflow policy."""
+    from hwsim.compiler.quantize import QuantizeConfig, quantize_static
+    from hwsim.verify import single_input
+
+    cfg = QuantizeConfig(weights=src.weights, observer=src.observer, requant=config.requant,
+                         acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
+    return quantize_static(graph, _batches(single_input(graph), calib), cfg)
+
+
+def layer_energy_counters(qgraph: QGraph, sim: ModelResult,
+                          config: ArrayConfig) -> list[tuple[str, dict[str, int]]]:
+    """(layer, action counts) of every simulated layer (specs/energy.md §5.1): requant =
+    output elements × the number of requantizations per element (one for conv / gemm; one
+    per requantized input and output for add / concat; none for the other ops)."""
+    per_elem = {n.name: int(sim.codes[n.output].size) * len(n.requant) for n in qgraph.nodes}
+    return [(c.name, energy_counters(c, config, per_elem.get(c.name, 0))) for c in sim.layers]
+
+
+def _compare(reference: str, candidate: str, tensor: str, a: np.ndarray,
+             b: np.ndarray) -> ExactnessRow:
+    d = np.abs(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64))
+    return ExactnessRow(reference, candidate, tensor, int(np.count_nonzero(d)), int(d.size),
+                        int(d.max()) if d.size else 0)
+
+
+def _merged(reference: str, candidate: str, tensor: str,
+            rows: list[ExactnessRow]) -> ExactnessRow:
+    return ExactnessRow(reference, candidate, tensor, sum(r.mismatches for r in rows),
+                        sum(r.total for r in rows), max((r.max_abs_diff for r in rows), default=0))
+
+
+def _verify_rows(qg: QGraph, x: np.ndarray, name: str, rep: Mapping[str, Any],
+                 config: ArrayConfig,
+                 stepped_samples: int, progress: Progress) -> tuple[list[ExactnessRow], Any]:
+    """Comparison rows. golden = cycle model is always normative; golden = fake-quant only in
+    the requantization modes declared exact (hwsim.verify.EXACT_MODES, arithmetic.md §9)."""
+    from hwsim.reference.golden_exec import run_golden
+    from hwsim.sim.graph import simulate_qgraph
+
+    p = rep["pairs"]
+    exact_mode = bool(rep["exact_mode"])
+    rows = [
+        ExactnessRow("golden", "fake-quant float64", "all tensors",
+                     p["golden_vs_fakequant"]["mismatches"], p["golden_vs_fakequant"]["total"],
+                     p["golden_vs_fakequant"]["max_abs_lsb"], normative=exact_mode),
+        ExactnessRow("golden", "fake-quant layer-wise", "all tensors",
+                     p["golden_vs_fakequant_layerwise"]["mismatches"],
+                     p["golden_vs_fakequant_layerwise"]["total"],
+                     p["golden_vs_fakequant_layerwise"]["max_abs_lsb"], normative=exact_mode),
+    ]
+    progress("golden model")
+    gold = run_golden(qg, {name: x})
+    progress(f"cycle model (fast) on {x.shape[0]} inputs")
+    fast = simulate_qgraph(qg, {name: x}, config)
+    outs = [n.output for n in qg.nodes]
+    rows.append(_merged("golden", "cycle model (fast)", "all tensors",
+                        [_compare("", "", t, gold.codes[t], fast.codes[t]) for t in outs]))
+    if stepped_samples > 0:
+        k = min(stepped_samples, x.shape[0])
+        progress(f"cycle model (stepped) on {k} input(s)")
+        st = simulate_qgraph(qg, {name: x[:k]}, config, stepped=True)
+        rows.append(_merged("golden", "cycle model (stepped)", "all tensors",
+                            [_compare("", "", t, gold.codes[t][:k], st.codes[t]) for t in outs]))
+    fl = p["golden_vs_float"]
+    rows.append(ExactnessRow("float32 (quantized)", "golden", "outputs", fl["mismatches"],
+                             fl["total"], fl["max_abs_lsb"], normative=False))
+    return rows, fast
+
+
+def evaluate(
+    src: ModelSource,
+    config: ArrayConfig,
+    table: EnergyTable = HOROWITZ_45NM,
+    *,
+    verify: bool = True,
+    stepped_samples: int = 1,
+    progress: Progress = _quiet,
+    title: str | None = None,
+) -> Evaluation:
+    """Quantize, simulate and (``verify``) cross-check ``src`` on the array ``config``."""
+    from hwsim.sim.graph import simulate_qgraph
+    from hwsim.verify import VerifyOptions, single_input, verify_graph
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    progress(f"loading {src.model}")
+    graph, data = load_source(src)
+    for w in data.warnings:
+        progress(f"warning: {w}")
+    name = single_input(graph)
+    x = data.inputs if src.samples == 0 else data.inputs[:src.samples]
+    y = None if data.labels is None else (
+        data.labels if src.samples == 0 else data.labels[:src.samples])
+    progress(f"quantizing ({src.weights} weights, {config.requant.mode} requantization)")
+    qg = compile_for_array(graph, data.calib, src, config)
+    timings["compile_s"] = time.perf_counter() - t0
+    progress(f"simulating one inference on the {config.rows}x{config.cols} "
+             f"{config.dataflow} array")
+    sim1 = simulate_qgraph(qg, {name: x[:1]}, config)
+    counts = layer_energy_counters(qg, sim1, config)
+    energy = model_energy(counts, context_from_array(config), table)
+    timings["simulate_s"] = time.perf_counter() - t0 - timings["compile_s"]
+    rep = None
+    exactness: list[ExactnessRow] = []
+    accuracies: dict[str, float] = {}
+    if verify:
+        progress(f"verifying executors on {x.shape[0]} inputs")
+        opts = VerifyOptions(mode=config.requant.mode, weights=src.weights,
+                             observer=src.observer, acc_bits=config.acc_bits,
+                             acc_overflow=config.acc_overflow)
+        rep = verify_graph(graph, x, labels=y, opts=opts, qgraph=qg)
+        exactness, fast = _verify_rows(qg, x, name, rep, config, stepped_samples, progress)
+        if "accuracy" in rep and y is not None:
+            names = {"float": "float model", "fakequant": "fake-quant", "golden": "golden"}
+            accuracies = {names.get(k, k): v for k, v in rep["accuracy"].items()}
+            scores = fast.codes[qg.outputs[0]].reshape(x.shape[0], -1)
+            labels = np.asarray(y).reshape(-1)
+            accuracies["cycle model"] = float(np.mean(scores.argmax(axis=1) == labels))
+        timings["verify_s"] = time.perf_counter() - t0 - sum(timings.values())
+    mode_of = {n.name: n.requant["out"].config.mode for n in qg.nodes if "out" in n.requant}
+    layers = []
+    for c, le, (_, cnt) in zip(sim1.layers, energy.layers, counts):
+        layers.append(LayerStats(
+            name=c.name, op=c.op, macs=int(c.macs), compute_cycles=int(c.compute_cycles),
+            stall_cycles=int(c.stall_cycles), fill_drain_cycles=int(c.fill_drain_cycles),
+            utilization=min(1.0, float(c.utilisation)),
+            sram_read_bytes=_sum_prefix(cnt, "sram_read_bytes:"),
+            sram_write_bytes=_sum_prefix(cnt, "sram_write_bytes:"),
+            dram_read_bytes=int(c.dram_read_bytes), dram_write_bytes=int(c.dram_write_bytes),
+            energy_pj=le.by_component, requant_mode=mode_of.get(c.name, ""),
+            overflow_events=int(c.overflow_events),
+        ))
+    report = ReportData(
+        title=title or f"hwsim report: {graph.name} on {config.rows}x{config.cols} "
+                       f"{config.dataflow}",
+        model=graph.name, array=config.to_dict(), pes=config.pes, clock_mhz=config.clock_mhz,
+        dram_bytes_per_cycle=config.dram_bytes_per_cycle, layers=tuple(layers),
+        exactness=tuple(exactness), accuracies=accuracies, energy_table=table.name,
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    return Evaluation(src, config, qg, x, y, sim1, energy, rep, report, timings)
+
+
+def _sum_prefix(counts: Mapping[str, int], prefix: str) -> int:
+    return sum(v for k, v in counts.items() if k.startswith(prefix))

@@ -1,0 +1,191 @@
+"""Array configuration: the frozen :class:`ArrayConfig` and its TOML loader.
+
+Every field except ``rows``, ``cols`` and ``dataflow`` has a documented default. Invalid
+values raise :class:`hwsim.errors.ConfigError` whose message names the field and says what
+was expected (specs/cycle_model.md §C2, §C6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim.arith import OVERFLOW_POLICIES, RequantConfig
+from hwsim.errors import ConfigError
+
+__all__ = ["DATAFLOWS", "ArrayConfig", "load_array_config", "array_config_from_dict"]
+
+#: Supported dataflows: weight-, output- and input-stationary (cycle_model.md §C2).
+DATAFLOWS = ("ws", "os", "is")
+
+_MAX_OPERAND_BITS = 16
+_MAX_ACC_BITS = 32
+
+
+def _tile_bytes(elements: int, bits: int) -> int:
+    return -(-elements * bits // 8)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """A systolic MAC array with its buffers and output stage.
+
+    Fields:
+        rows, cols: PE grid (``R`` rows, ``C`` columns), each ≥ 1.
+        dataflow: ``"ws"``, ``"os"`` or ``"is"`` (§C2).
+        act_bits, weight_bits: operand widths in bits (2..16); default 8 / 8.
+        acc_bits: accumulator width, ``act_bits + weight_bits ≤ acc_bits ≤ 32``; default 32.
+        acc_overflow: accumulator policy after every addition (arithmetic.md §7):
+            ``"wrap"`` (default), ``"saturate"`` or ``"error"``.
+        requant: the requantization unit (:class:`hwsim.arith.RequantConfig`); default its
+            defaults (dyadic, 16-bit multiplier, half-up).
+        requant_latency: pipeline latency ``L`` of the requantization unit in cycles (≥ 0,
+            default 2, §C4).
+        input_sram_bytes, weight_sram_bytes, output_sram_bytes: buffer sizes in bytes, each
+            double-buffered, so each must hold two ``R×C`` tiles of its element width
+            (default 256 KiB, 256 KiB, 128 KiB, §C6).
+        dram_bytes_per_cycle: DRAM bandwidth in bytes per array cycle (> 0, default 16).
+        clock_mhz: array clock in MHz (> 0, default 500), used to convert cycles to time.
+    """
+
+    rows: int
+    cols: int
+    dataflow: str
+    act_bits: int = 8
+    weight_bits: int = 8
+    acc_bits: int = 32
+    acc_overflow: str = "wrap"
+    requant: RequantConfig = field(default_factory=RequantConfig)
+    requant_latency: int = 2
+    input_sram_bytes: int = 256 * 1024
+    weight_sram_bytes: int = 256 * 1024
+    output_sram_bytes: int = 128 * 1024
+    dram_bytes_per_cycle: float = 16.0
+    clock_mhz: float = 500.0
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ConfigError(f"array {name}: expected an integer >= 1, got {value!r}")
+        if self.dataflow not in DATAFLOWS:
+            raise ConfigError(
+                f"array dataflow: expected one of {', '.join(DATAFLOWS)}, got {self.dataflow!r}"
+            )
+        for name in ("act_bits", "weight_bits"):
+            value = getattr(self, name)
+            if not _is_int(value) or not 2 <= value <= _MAX_OPERAND_BITS:
+                raise ConfigError(
+                    f"array {name}: expected an integer in [2, {_MAX_OPERAND_BITS}], got {value!r}"
+                )
+        product_bits = self.act_bits + self.weight_bits
+        if not _is_int(self.acc_bits) or not product_bits <= self.acc_bits <= _MAX_ACC_BITS:
+            raise ConfigError(
+                f"array acc_bits: expected an integer in [{product_bits}, {_MAX_ACC_BITS}] "
+                f"(at least one product, act_bits + weight_bits = {product_bits}), "
+                f"got {self.acc_bits!r}"
+            )
+        if self.acc_overflow not in OVERFLOW_POLICIES:
+            raise ConfigError(
+                f"array acc_overflow: expected one of {', '.join(OVERFLOW_POLICIES)}, "
+                f"got {self.acc_overflow!r}"
+            )
+        if not isinstance(self.requant, RequantConfig):
+            raise ConfigError(
+                f"array requant: expected a hwsim.arith.RequantConfig, got {self.requant!r}"
+            )
+        if not _is_int(self.requant_latency) or self.requant_latency < 0:
+            raise ConfigError(
+                f"array requant_latency: expected an integer >= 0, got {self.requant_latency!r}"
+            )
+        tile = self.rows * self.cols
+        for name, bits in (
+            ("input_sram_bytes", self.act_bits),
+            ("weight_sram_bytes", self.weight_bits),
+            ("output_sram_bytes", self.acc_bits),
+        ):
+            value = getattr(self, name)
+            need = 2 * _tile_bytes(tile, bits)
+            if not _is_int(value) or value < need:
+                raise ConfigError(
+                    f"array {name}: expected an integer >= {need} (two {self.rows}x{self.cols} "
+                    f"tiles of {bits}-bit elements, double-buffered), got {value!r}"
+                )
+        for name in ("dram_bytes_per_cycle", "clock_mhz"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"array {name}: expected a number > 0, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"array {name}: expected a number > 0, got {value!r}")
+
+    @property
+    def pes(self) -> int:
+        """Number of processing elements ``R·C``."""
+        return self.rows * self.cols
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data view (the ``requant`` table nested), the inverse of the loader."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["requant"] = {
+            f.name: getattr(self.requant, f.name) for f in dataclasses.fields(self.requant)
+        }
+        return out
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(ArrayConfig)}
+
+
+def array_config_from_dict(data: dict[str, Any], source: str = "array config") -> ArrayConfig:
+    """Build an :class:`ArrayConfig` from plain data (a parsed TOML document).
+
+    Top-level keys are the :class:`ArrayConfig` fields; ``requant`` is a table of
+    :class:`hwsim.arith.RequantConfig` fields. An unknown key raises ConfigError naming it.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a table of array fields, got {type(data).__name__}")
+    for key in data:
+        if key not in _FIELDS:
+            raise ConfigError(
+                f"{source}: unknown key {key!r}; expected one of {', '.join(sorted(_FIELDS))}"
+            )
+    for key in ("rows", "cols", "dataflow"):
+        if key not in data:
+            raise ConfigError(f"{source}: missing required key {key!r}")
+    kwargs = dict(data)
+    if "requant" in kwargs:
+        table = kwargs["requant"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: requant: expected a table, got {table!r}")
+        known = {f.name for f in dataclasses.fields(RequantConfig)}
+        for key in table:
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown key 'requant.{key}'; expected one of "
+                    f"{', '.join(sorted(known))}"
+                )
+        try:
+            kwargs["requant"] = RequantConfig(**table)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: requant: {exc}") from exc
+    return ArrayConfig(**kwargs)
+
+
+def load_array_config(path: str | Path) -> ArrayConfig:
+    """Read an :class:`ArrayConfig` from a TOML file (see ``examples/arrays/ws16x16.toml``)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return array_config_from_dict(data, source=str(path))

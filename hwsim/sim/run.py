@@ -1,0 +1,101 @@
+"""Model-level driver behind ``hwsim run``: load an ONNX model, quantize it for the array
+(its requantization unit, accumulator width and policy, operand widths), simulate it with
+:func:`hwsim.sim.graph.simulate_qgraph` and build a JSON-ready report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from hwsim.compiler.quantize import QuantizeConfig, quantize_static
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.sim.config import ArrayConfig, load_array_config
+from hwsim.sim.graph import simulate_qgraph
+
+__all__ = ["quantize_config_for", "run_model", "summary_lines"]
+
+_CALIB_BATCH = 64
+
+
+def quantize_config_for(config: ArrayConfig) -> QuantizeConfig:
+    """The compiler settings that make an integer graph run on ``config`` (§C1): int8 or
+    int16 activations, int8 (or int4 for 4..7-bit ports) weights, the array's requantization
+    unit and accumulator."""
+    if config.act_bits >= 16:
+        act = "int16"
+    elif config.act_bits >= 8:
+        act = "int8"
+    else:
+        raise ConfigError(f"array act_bits: the compiler quantizes activations to 8 or 16 "
+                          f"bits; got {config.act_bits}")
+    if config.weight_bits >= 8:
+        weights = "int8"
+    elif config.weight_bits >= 4:
+        weights = "int4"
+    else:
+        raise ConfigError(f"array weight_bits: the compiler quantizes weights to 4 or 8 bits; "
+                          f"got {config.weight_bits}")
+    return QuantizeConfig(weights=weights, act_dtype=act, requant=config.requant,
+                          acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
+
+
+def _batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+    for i in range(0, x.shape[0], _CALIB_BATCH):
+        yield {name: x[i:i + _CALIB_BATCH]}
+
+
+def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
+              calib: str | None = None, samples: int = 1, stepped: bool = False,
+              check: bool = False) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Quantize and simulate; returns (report, warnings). The report holds ``model``,
+    ``array`` (its fields), ``mode``, ``samples``, ``layers`` (name, op, cycles,
+    utilisation, counters), ``total_cycles``, ``time_us`` at the array clock and, with
+    ``check``, ``check`` = {ok, mismatched tensors}."""
+    from hwsim.verify import load_model, resolve_data, single_input
+
+    if samples < 1:
+        raise HwsimError(f"--samples: expected an integer >= 1, got {samples}")
+    config = load_array_config(array_path)
+    graph = load_model(model_path)
+    data = resolve_data(model_path, graph, calib, inputs, None)
+    name = single_input(graph)
+    qg = quantize_static(graph, _batches(name, data.calib), quantize_config_for(config))
+    x = data.inputs[:samples]
+    feeds = {name: x}
+    result = simulate_qgraph(qg, feeds, config, stepped=stepped)
+    report: dict[str, Any] = {
+        "model": model_path,
+        "array": config.to_dict(),
+        "mode": "stepped" if stepped else "fast",
+        "samples": int(x.shape[0]),
+        **result.to_dict(),
+        "time_us": result.total_cycles / config.clock_mhz,
+    }
+    if check:
+        from hwsim.reference.golden_exec import run_golden
+
+        gold = run_golden(qg, feeds)
+        bad = sorted(t for t, ref in gold.codes.items()
+                     if not np.array_equal(ref, result.codes[t]))
+        report["check"] = {"ok": not bad, "mismatched_tensors": bad}
+    return report, data.warnings
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """Human-readable table of a :func:`run_model` report."""
+    arr = report["array"]
+    lines = [f"{report['model']} on {arr['rows']}x{arr['cols']} {arr['dataflow']} "
+             f"({report['mode']} mode, {report['samples']} sample(s))",
+             f"{'layer':<28} {'op':<15} {'cycles':>12} {'util':>7} {'stalls':>10}"]
+    for layer in report["layers"]:
+        c = layer["counters"]
+        lines.append(f"{layer['name']:<28} {layer['op']:<15} {layer['cycles']:>12} "
+                     f"{layer['utilisation']:>7.3f} {c['stall_cycles']:>10}")
+    lines.append(f"total_cycles {report['total_cycles']} "
+                 f"({report['time_us']:.1f} us at {arr['clock_mhz']} MHz)")
+    if "check" in report:
+        lines.append("check: " + ("bit-exact against the golden model" if report["check"]["ok"]
+                                  else f"MISMATCH in {report['check']['mismatched_tensors']}"))
+    return lines

@@ -1,0 +1,269 @@
+"""Simulate GEMMs and MAC layers on an :class:`~hwsim.sim.config.ArrayConfig`.
+
+:func:`simulate_gemm` runs one GEMM in either mode — the cycle-stepped kernel
+(``stepped=True``) or fast mode (exact blocked GEMM + closed-form timing) — and both return
+the same :class:`GemmResult` (values, accumulators, array cycles, per-output valid cycles,
+overflow events), specs/cycle_model.md §C3–§C5. :func:`simulate_gemm_layer` adds the memory
+model (§C6) and the counters (§C7) over the GEMMs of one layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from hwsim.arith import AccumulatorOverflowError, RequantParams
+from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
+from hwsim.errors import HwsimError
+from hwsim.sim.config import ArrayConfig
+from hwsim.sim.counters import BufferCounts, LayerCounters
+from hwsim.sim.dataflows import GemmShape, get_dataflow
+from hwsim.sim.fast import exact_gemm_acc
+from hwsim.sim.kernels import requantize_columns, systolic_run
+from hwsim.sim.lowering import GemmOperands
+from hwsim.sim.memory import MemoryResult, gemm_memory, nbytes
+
+__all__ = ["GemmResult", "LayerResult", "simulate_gemm", "simulate_gemm_layer",
+           "vector_layer_counters"]
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    """One GEMM on the array (§C3–§C5).
+
+    ``values``: requantized output codes ``[M, N]`` (int64); ``acc``: the final §7
+    accumulators; ``cycles``: array cycles (§C5, ideal memory); ``overflow_events`` /
+    ``first_overflow`` ``(m, n, k)``; ``stepped`` tells which mode produced it;
+    ``valid_cycles`` (property): the cycle each output becomes valid (§C4) — recorded by
+    the stepped kernel, evaluated from the closed form on first access in fast mode.
+    """
+
+    values: npt.NDArray[np.int64]
+    acc: npt.NDArray[np.int64]
+    cycles: int
+    overflow_events: int
+    first_overflow: tuple[int, int, int] | None
+    stepped: bool
+    dataflow: str
+    shape: GemmShape
+    rows: int
+    cols: int
+    latency: int
+    recorded_valid_cycles: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+
+    @cached_property
+    def valid_cycles(self) -> npt.NDArray[np.int64]:
+        if self.recorded_valid_cycles is not None:
+            return self.recorded_valid_cycles
+        return get_dataflow(self.dataflow).valid_cycles(self.shape, self.rows, self.cols,
+                                                        self.latency)
+
+
+def _check_operands(a, w, bias, config: ArrayConfig):
+    a = np.asarray(a)
+    w = np.asarray(w)
+    bias = np.asarray(bias)
+    if a.ndim != 2 or w.ndim != 2 or bias.ndim != 1:
+        raise HwsimError(
+            f"GEMM operands: expected a[M, K], w[K, N], bias[N], got shapes "
+            f"{a.shape}, {w.shape}, {bias.shape}"
+        )
+    if a.shape[1] != w.shape[0] or bias.shape[0] != w.shape[1]:
+        raise HwsimError(
+            f"GEMM operands: inner dimensions differ: a {a.shape}, w {w.shape}, bias {bias.shape}"
+        )
+    for name, arr, bits in (("activation", a, config.act_bits), ("weight", w, config.weight_bits)):
+        if arr.dtype.kind not in "iu":
+            raise HwsimError(f"{name} operand: expected integer codes, got dtype {arr.dtype}")
+        if arr.size:
+            lo, hi = int(arr.min()), int(arr.max())
+            fits_signed = lo >= -(1 << (bits - 1)) and hi < (1 << (bits - 1))
+            fits_unsigned = lo >= 0 and hi < (1 << bits)
+            if not (fits_signed or fits_unsigned):
+                raise HwsimError(
+                    f"{name} operand: codes in [{lo}, {hi}] do not fit the array's {bits}-bit "
+                    f"{name} port (signed or unsigned)"
+                )
+    acc_lo, acc_hi = -(1 << (config.acc_bits - 1)), (1 << (config.acc_bits - 1)) - 1
+    if bias.size and (int(bias.min()) < acc_lo or int(bias.max()) > acc_hi):
+        raise HwsimError(
+            f"bias: the folded bias must fit the {config.acc_bits}-bit accumulator "
+            f"[{acc_lo}, {acc_hi}], got range [{int(bias.min())}, {int(bias.max())}]"
+        )
+    return a, w, bias.astype(np.int64)
+
+
+def _per_channel(arr, n: int, dtype) -> np.ndarray:
+    """A writable contiguous copy with one value per channel (one kernel signature)."""
+    arr = np.asarray(arr, dtype=dtype).reshape(-1)
+    if arr.size == 1:
+        return np.full(n, arr[0], dtype=dtype)
+    if arr.size != n:
+        raise HwsimError(f"requantization parameters: {arr.size} channels for N = {n} outputs")
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+def _raise_overflow(first: tuple[int, int, int], config: ArrayConfig) -> None:
+    m, n, k = first
+    raise AccumulatorOverflowError(
+        f"accumulator overflow at output (m={m}, n={n}), k = {k}: the sum left the "
+        f"{config.acc_bits}-bit range and the array's acc_overflow policy is 'error'"
+    )
+
+
+def simulate_gemm(
+    a: npt.ArrayLike,
+    w: npt.ArrayLike,
+    bias: npt.ArrayLike,
+    params: RequantParams,
+    config: ArrayConfig,
+    *,
+    stepped: bool = False,
+) -> GemmResult:
+    """Run ``Y = requant(bias + a @ w)`` on the array of ``config``.
+
+    ``a[M, K]`` activation codes, ``w[K, N]`` weight codes, ``bias[N]`` the folded bias
+    (must fit ``acc_bits``), ``params`` the §8 requantization (per tensor or N channels).
+    ``stepped=True`` steps every cycle (:func:`hwsim.sim.kernels.systolic_run`), otherwise
+    fast mode; both give identical results. Under ``acc_overflow = "error"`` an overflow
+    raises :class:`hwsim.arith.AccumulatorOverflowError` naming the first (m, n, k).
+    """
+    a, w, b64 = _check_operands(a, w, bias, config)
+    shape = GemmShape(a.shape[0], a.shape[1], w.shape[1])
+    flow = get_dataflow(config.dataflow)
+    rows, cols, lat = config.rows, config.cols, config.requant_latency
+    (mult, shift, scale, mode_code, rounding_code, zp, act_min, act_max, out_bits,
+     out_signed, wrap) = requant_scalar_args(params)
+    # Plain Python scalars: one Numba signature per kernel whatever the caller passed.
+    mode_code, rounding_code, zp = int(mode_code), int(rounding_code), int(zp)
+    act_min, act_max, out_bits = int(act_min), int(act_max), int(out_bits)
+    out_signed, wrap = bool(out_signed), bool(wrap)
+    n = shape.n
+    mult = _per_channel(mult, n, np.int64)
+    shift = _per_channel(shift, n, np.int64)
+    scale = _per_channel(scale, n, np.float32)
+    if stepped:
+        ops = flow.kernel_operands(a, w, b64)
+        acc_buf = ops.acc_init.copy()
+        out = np.zeros_like(acc_buf)
+        valid = np.zeros_like(acc_buf)
+        cycles, events, first = systolic_run(
+            bool(ops.os_mode), bool(ops.swap_mn), bool(ops.chan_by_col), ops.x, ops.s,
+            int(rows), int(cols), int(config.acc_bits), int(POLICY_CODES[config.acc_overflow]),
+            mult, shift, scale,
+            mode_code, rounding_code, zp, act_min, act_max, out_bits, out_signed, wrap, int(lat),
+            acc_buf, out, valid,
+        )
+        first_loc = None
+        if first >= 0:
+            k_, n_ = shape.k, shape.n
+            first_loc = (int(first // (n_ * k_)), int(first // k_ % n_), int(first % k_))
+        if first_loc is not None and config.acc_overflow == "error":
+            _raise_overflow(first_loc, config)
+        return GemmResult(
+            values=flow.kernel_result(out), acc=flow.kernel_result(acc_buf), cycles=int(cycles),
+            overflow_events=int(events), first_overflow=first_loc, stepped=True,
+            dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
+            recorded_valid_cycles=flow.kernel_result(valid),
+        )
+    acc, events, first_loc = exact_gemm_acc(a, w, b64, config.acc_bits, config.acc_overflow)
+    if first_loc is not None and config.acc_overflow == "error":
+        _raise_overflow(first_loc, config)
+    values = np.empty_like(acc)
+    requantize_columns(acc, mult, shift, scale, mode_code, rounding_code, zp, act_min, act_max,
+                       out_bits, out_signed, wrap, values)
+    return GemmResult(
+        values=values, acc=acc, cycles=flow.array_cycles(shape, rows, cols, lat),
+        overflow_events=events, first_overflow=first_loc, stepped=False,
+        dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
+    )
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """A MAC layer: its GEMM results (execution order), memory model and counters."""
+
+    gemms: tuple[GemmResult, ...]
+    memory: tuple[MemoryResult, ...]
+    counters: LayerCounters
+
+
+def simulate_gemm_layer(
+    name: str,
+    op: str,
+    gemms: Sequence[GemmOperands],
+    params: RequantParams,
+    config: ArrayConfig,
+    *,
+    stepped: bool = False,
+) -> LayerResult:
+    """Run the GEMMs of one layer one after the other (§C5) and count (§C6, §C7).
+
+    ``params`` covers all output channels of the layer; GEMM ``g`` uses the channels
+    ``[g·N, (g+1)·N)`` when ``params`` is per channel."""
+    flow = get_dataflow(config.dataflow)
+    results = []
+    mems = []
+    first = None
+    channel0 = 0
+    total_channels = sum(g.w.shape[1] for g in gemms)
+    for index, g in enumerate(gemms):
+        p = _slice_params(params, channel0, g.w.shape[1], total_channels)
+        channel0 += g.w.shape[1]
+        res = simulate_gemm(g.a, g.w, g.bias, p, config, stepped=stepped)
+        results.append(res)
+        shape = GemmShape(*g.a.shape, g.w.shape[1])
+        mems.append(gemm_memory(flow, shape, config,
+                                int(nbytes(g.input_elements, config.act_bits)), p.out_bits))
+        if first is None and res.first_overflow is not None:
+            first = (index, *res.first_overflow)
+    rows, cols, lat = config.rows, config.cols, config.requant_latency
+    macs = sum(int(g.a.shape[0]) * int(g.a.shape[1]) * int(g.w.shape[1]) for g in gemms)
+    array_cycles = sum(r.cycles for r in results)
+    compute = sum(flow.compute_cycles(GemmShape(*g.a.shape, g.w.shape[1]), rows, cols)
+                  for g in gemms)
+    stall = sum(m.stall_cycles for m in mems)
+    total = array_cycles + stall
+    sram = BufferCounts()
+    for m in mems:
+        sram = sram + m.sram
+    counters = LayerCounters(
+        name=name, op=op, unit="array", macs=macs, array_cycles=array_cycles,
+        compute_cycles=compute, fill_drain_cycles=array_cycles - compute, stall_cycles=stall,
+        total_cycles=total, active_pe_cycles=macs,
+        pe_cycles=rows * cols * (array_cycles - lat * len(gemms)),
+        utilisation=macs / (rows * cols * total) if total else 0.0, sram=sram,
+        dram_read_bytes=sum(m.dram_read_bytes for m in mems),
+        dram_write_bytes=sum(m.dram_write_bytes for m in mems),
+        overflow_events=sum(r.overflow_events for r in results), first_overflow=first,
+    )
+    return LayerResult(gemms=tuple(results), memory=tuple(mems), counters=counters)
+
+
+def _slice_params(params: RequantParams, start: int, count: int, total: int) -> RequantParams:
+    if np.asarray(params.multiplier).size == 1 or (start == 0 and count == total):
+        return params
+    return dataclasses.replace(
+        params,
+        multiplier=np.asarray(params.multiplier)[start:start + count],
+        shift=np.asarray(params.shift)[start:start + count],
+        scale_f32=np.asarray(params.scale_f32)[start:start + count],
+    )
+
+
+def vector_layer_counters(name: str, op: str, cycles: int, memory: MemoryResult,
+                          config: ArrayConfig) -> LayerCounters:
+    """Counters of a vector-unit op (§C1): no MACs, its cycles plus memory stalls."""
+    total = cycles + memory.stall_cycles
+    return LayerCounters(
+        name=name, op=op, unit="vector", macs=0, array_cycles=0, compute_cycles=cycles,
+        fill_drain_cycles=0, stall_cycles=memory.stall_cycles, total_cycles=total,
+        active_pe_cycles=0, pe_cycles=0, utilisation=0.0, sram=memory.sram,
+        dram_read_bytes=memory.dram_read_bytes, dram_write_bytes=memory.dram_write_bytes,
+        overflow_events=0, first_overflow=None,
+    )

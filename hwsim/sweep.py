@@ -1,0 +1,367 @@
+"""Design-space sweeps: array size × dataflow × SRAM size × accumulator width.
+
+A grid (TOML, :func:`load_grid`) expands into :class:`SweepPoint` s; each point becomes an
+:class:`hwsim.sim.config.ArrayConfig` (the grid's ``base`` array with rows, cols, dataflow,
+the three buffer sizes and ``acc_bits`` replaced) and is evaluated independently — on local
+processes (:class:`concurrent.futures.ProcessPoolExecutor`) by default, in-process with
+``workers=0``, or on a Dask distributed cluster given its scheduler address. Every point is
+deterministic, so all three give identical results (tested).
+
+A workload is a picklable object with ``name`` and ``evaluate(config, table) -> dict``:
+:class:`GemmWorkload` (a list of GEMM shapes with seeded operands) and
+:class:`ModelWorkload` (a float model quantized for each point's array).
+
+Grid file (all lists; ``base`` and ``energy_table`` paths are relative to the grid file)::
+
+    [sweep]
+    arrays = [[8, 8], [16, 16]]        # rows, cols
+    dataflows = ["ws", "os"]
+    sram_kib = [64, 256]               # size of each of the input, weight and output buffers
+    acc_bits = [24, 32]
+    base = "../arrays/ws16x16.toml"    # optional base array config
+    energy_table = "../energy/horowitz45.toml"   # optional
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import sys
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from hwsim.energy import HOROWITZ_45NM, EnergyTable, load_energy_table, model_energy
+from hwsim.energy.from_sim import context_from_array, energy_counters
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.sim.config import ArrayConfig, array_config_from_dict, load_array_config
+
+if TYPE_CHECKING:
+    from hwsim.report.evaluate import ModelSource
+
+_GRID_KEYS = ("arrays", "dataflows", "sram_kib", "acc_bits", "base", "energy_table")
+
+#: Metrics every workload returns (plus any extra keys it likes).
+METRICS = ("cycles", "energy_pj", "macs", "utilization", "dram_bytes", "overflow_events")
+
+
+class Workload(Protocol):
+    """What a sweep evaluates at every point."""
+
+    name: str
+
+    def evaluate(self, config: ArrayConfig, table: EnergyTable) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """The axes of a sweep; every combination is one point."""
+
+    arrays: tuple[tuple[int, int], ...]
+    dataflows: tuple[str, ...]
+    sram_kib: tuple[int, ...]
+    acc_bits: tuple[int, ...]
+    base: ArrayConfig = field(default_factory=lambda: ArrayConfig(rows=16, cols=16, dataflow="ws"))
+    energy_table: EnergyTable = HOROWITZ_45NM
+
+    def __post_init__(self) -> None:
+        for f in ("arrays", "dataflows", "sram_kib", "acc_bits"):
+            v = getattr(self, f)
+            if not isinstance(v, tuple) or not v:
+                raise ConfigError(f"sweep {f}: expected a non-empty list")
+        for a in self.arrays:
+            ok = isinstance(a, tuple) and len(a) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in a)
+            if not ok:
+                raise ConfigError(
+                    f"sweep arrays: expected [rows, cols] pairs of ints >= 1, got {a!r}"
+                )
+        for k in self.sram_kib + self.acc_bits:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ConfigError(f"sweep sram_kib / acc_bits: expected ints >= 1, got {k!r}")
+        for d in self.dataflows:
+            if not isinstance(d, str):
+                raise ConfigError(f"sweep dataflows: expected strings, got {d!r}")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One design point."""
+
+    index: int
+    rows: int
+    cols: int
+    dataflow: str
+    sram_kib: int
+    acc_bits: int
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``16x16-ws-256K-acc32``."""
+        return f"{self.rows}x{self.cols}-{self.dataflow}-{self.sram_kib}K-acc{self.acc_bits}"
+
+    def array_config(self, base: ArrayConfig) -> ArrayConfig:
+        """``base`` with this point's fields replaced (ConfigError if the result is invalid)."""
+        b = self.sram_kib * 1024
+        return dataclasses.replace(base, rows=self.rows, cols=self.cols, dataflow=self.dataflow,
+                                   input_sram_bytes=b, weight_sram_bytes=b,
+                                   output_sram_bytes=b, acc_bits=self.acc_bits)
+
+
+def grid_points(grid: SweepGrid) -> list[SweepPoint]:
+    """All points of the grid, arrays outermost, then dataflow, SRAM, accumulator width."""
+    return [SweepPoint(i, r, c, d, s, a) for i, ((r, c), d, s, a) in enumerate(
+        itertools.product(grid.arrays, grid.dataflows, grid.sram_kib, grid.acc_bits))]
+
+
+def _as_tuple(data: Mapping[str, Any], key: str, where: str) -> tuple[Any, ...]:
+    v = data.get(key)
+    if not isinstance(v, list) or not v:
+        raise ConfigError(f"{where} [sweep] {key}: expected a non-empty list, got {v!r}")
+    return tuple(tuple(x) if isinstance(x, list) else x for x in v)
+
+
+def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path("."),
+                   where: str = "sweep grid") -> SweepGrid:
+    """A :class:`SweepGrid` from the ``[sweep]`` table of a grid file."""
+    unknown = sorted(set(data) - set(_GRID_KEYS))
+    if unknown:
+        raise ConfigError(f"{where} [sweep]: unknown key(s) {unknown}; expected {list(_GRID_KEYS)}")
+    base = ArrayConfig(rows=16, cols=16, dataflow="ws")
+    if "base" in data:
+        if isinstance(data["base"], str):
+            base = load_array_config(base_dir / data["base"])
+        elif isinstance(data["base"], dict):
+            base = array_config_from_dict(data["base"], source=f"{where} [sweep] base")
+        else:
+            raise ConfigError(f"{where} [sweep] base: expected a file name or a table")
+    table = HOROWITZ_45NM
+    if "energy_table" in data:
+        if not isinstance(data["energy_table"], str):
+            raise ConfigError(f"{where} [sweep] energy_table: expected a file name")
+        table = load_energy_table(base_dir / data["energy_table"])
+    return SweepGrid(
+        arrays=_as_tuple(data, "arrays", where), dataflows=_as_tuple(data, "dataflows", where),
+        sram_kib=_as_tuple(data, "sram_kib", where), acc_bits=_as_tuple(data, "acc_bits", where),
+        base=base, energy_table=table,
+    )
+
+
+def load_grid(path: str | Path) -> SweepGrid:
+    """Read a sweep grid TOML file (format in the module docstring)."""
+    p = Path(path)
+    with p.open("rb") as fh:
+        try:
+            doc = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"sweep grid {p}: bad TOML: {exc}") from None
+    if not isinstance(doc.get("sweep"), dict):
+        raise ConfigError(f"sweep grid {p}: expected a [sweep] table")
+    return grid_from_dict(doc["sweep"], p.parent, where=f"sweep grid {p}")
+
+
+@dataclass(frozen=True)
+class GemmWorkload:
+    """A list of GEMM layers ``(M, K, N)`` with seeded random int8 operands (§C1 shapes).
+
+    Operands: activations uniform in [-128, 127], weights in [-127, 127], bias in
+    [-2^12, 2^12]; requantization: the base array's requant config at scale 2^-10 / sqrt(K).
+    """
+
+    name: str
+    shapes: tuple[tuple[int, int, int], ...]
+    seed: int = 0
+
+    def evaluate(self, config: ArrayConfig, table: EnergyTable) -> dict[str, Any]:
+        from hwsim.arith import make_requant_params
+        from hwsim.sim.lowering import GemmOperands
+        from hwsim.sim.simulate import simulate_gemm_layer
+
+        rng = np.random.default_rng(self.seed)
+        layers = []
+        cycles = macs = dram = overflow = 0
+        for i, (m, k, n) in enumerate(self.shapes):
+            a = rng.integers(-128, 128, size=(m, k), dtype=np.int64)
+            w = rng.integers(-127, 128, size=(k, n), dtype=np.int64)
+            bias = rng.integers(-(1 << 12), (1 << 12) + 1, size=n, dtype=np.int64)
+            params = make_requant_params(2.0 ** -10 / np.sqrt(k), config.requant, zero_point=0)
+            res = simulate_gemm_layer(f"gemm{i}", "gemm", [GemmOperands(a, w, bias, a.size)],
+                                      params, config)
+            c = res.counters
+            layers.append((c.name, energy_counters(c, config, outputs=m * n)))
+            cycles += c.total_cycles
+            macs += c.macs
+            dram += c.dram_read_bytes + c.dram_write_bytes
+            overflow += c.overflow_events
+        energy = model_energy(layers, context_from_array(config), table)
+        return {
+            "cycles": cycles, "energy_pj": energy.total_pj, "macs": macs,
+            "utilization": macs / (config.pes * cycles) if cycles else 0.0,
+            "dram_bytes": dram, "overflow_events": overflow,
+            **{f"energy_{k}_pj": v for k, v in energy.by_component.items()},
+        }
+
+
+@dataclass(frozen=True)
+class ModelWorkload:
+    """A model (:class:`hwsim.report.evaluate.ModelSource`) compiled for each point's array
+    (its requantization unit and accumulator) and simulated for one inference (batch 1)."""
+
+    source: ModelSource
+
+    @property
+    def name(self) -> str:
+        """The model argument."""
+        return str(self.source.model)
+
+    def evaluate(self, config: ArrayConfig, table: EnergyTable) -> dict[str, Any]:
+        from hwsim.report.evaluate import evaluate
+
+        ev = evaluate(self.source, config, table, verify=False)
+        r = ev.report
+        return {
+            "cycles": r.total_cycles, "energy_pj": r.total_energy_pj, "macs": r.total_macs,
+            "utilization": r.utilization,
+            "dram_bytes": sum(layer.dram_bytes for layer in r.layers),
+            "overflow_events": sum(c.overflow_events for c in ev.sim1.layers),
+            **{f"energy_{k}_pj": v for k, v in ev.energy.by_component.items()},
+        }
+
+
+def _evaluate_task(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]) -> dict[str, Any]:
+    workload, point, base, table = task
+    row: dict[str, Any] = {"index": point.index, "label": point.label, "rows": point.rows,
+                           "cols": point.cols, "dataflow": point.dataflow,
+                           "sram_kib": point.sram_kib, "acc_bits": point.acc_bits}
+    try:
+        config = point.array_config(base)
+    except ConfigError as exc:
+        return row | {"status": f"invalid: {exc}"}
+    try:
+        metrics = workload.evaluate(config, table)
+    except HwsimError as exc:
+        return row | {"status": f"failed: {exc}"}
+    return row | {"status": "ok"} | metrics
+
+
+def _run_dask(address: str, tasks: list[Any]) -> list[dict[str, Any]]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise HwsimError(
+            "--scheduler needs the optional Dask extra: pip install 'hwsim[dask]'"
+        ) from None
+    try:
+        client = Client(address, set_as_default=False, timeout="10s")
+    except OSError as exc:
+        raise HwsimError(f"dask scheduler {address}: cannot connect: {exc}") from None
+    with client:
+        futures = client.map(_evaluate_task, tasks, pure=False)
+        return list(client.gather(futures))
+
+
+def run_sweep(
+    workload: Workload,
+    grid: SweepGrid,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every grid point; one result dict per point, in point order.
+
+    ``scheduler``: a Dask scheduler address (``tcp://host:8786``) to run on; otherwise
+    local processes (``workers`` of them; default the CPU count) or, with ``workers=0``,
+    this process. Each result holds the point's fields, ``status`` (``ok`` / ``invalid: …``
+    / ``failed: …``) and, when ok, the :data:`METRICS`.
+    """
+    points = grid_points(grid)
+    tasks = [(workload, p, grid.base, grid.energy_table) for p in points]
+    if scheduler:
+        results = _run_dask(scheduler, tasks)
+    elif workers == 0:
+        results = []
+        for i, t in enumerate(tasks):
+            results.append(_evaluate_task(t))
+            if progress:
+                progress(i + 1, len(tasks))
+    else:
+        results = [None] * len(tasks)  # type: ignore[list-item]
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as ex:
+            futs = {ex.submit(_evaluate_task, t): i for i, t in enumerate(tasks)}
+            for done, fut in enumerate(concurrent.futures.as_completed(futs), start=1):
+                results[futs[fut]] = fut.result()
+                if progress:
+                    progress(done, len(tasks))
+    return sorted(results, key=lambda r: r["index"])
+
+
+def pareto_front(results: Sequence[Mapping[str, Any]],
+                 allow_overflow: bool = False) -> list[int]:
+    """Positions (in ``results``) of the candidate points no other candidate beats on both
+    cycles and energy (minimisation; ties kept). Candidates: status ok and, unless
+    ``allow_overflow``, no accumulator overflow event (a design whose accumulator overflows
+    computes something else than the model)."""
+    ok = [i for i, r in enumerate(results) if r.get("status") == "ok"
+          and (allow_overflow or not r.get("overflow_events", 0))]
+    front = []
+    for i in ok:
+        ci, ei = results[i]["cycles"], results[i]["energy_pj"]
+        dominated = any(
+            results[j]["cycles"] <= ci and results[j]["energy_pj"] <= ei
+            and (results[j]["cycles"] < ci or results[j]["energy_pj"] < ei)
+            for j in ok
+        )
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def results_csv(results: Sequence[Mapping[str, Any]]) -> str:
+    """CSV text: one row per point, the union of all keys as columns (point keys first)."""
+    cols: list[str] = []
+    for r in results:
+        cols.extend(k for k in r if k not in cols)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in results:
+        w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
+                title: str = "design space") -> dict[str, Path]:
+    """Write ``sweep.csv``, ``sweep.json`` (results + Pareto indices) and ``pareto.png``."""
+    from hwsim.report.plots import pareto_png
+    from hwsim.report.render import atomic_write
+
+    out = Path(out_dir)
+    front = pareto_front(results)
+    written = {"csv": out / "sweep.csv", "json": out / "sweep.json"}
+    atomic_write(written["csv"], results_csv(results).encode("utf-8"))
+    doc = {"results": list(results), "pareto": [results[i]["index"] for i in front]}
+    atomic_write(written["json"], (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    ok = [r for r in results if r.get("status") == "ok"]
+    if ok:
+        pos = {id(r): n for n, r in enumerate(ok)}
+        png = pareto_png([r["cycles"] for r in ok], [r["energy_pj"] for r in ok],
+                         [r["label"] for r in ok], [pos[id(results[i])] for i in front],
+                         title=title)
+        written["png"] = out / "pareto.png"
+        atomic_write(written["png"], png)
+    return written
+
+
+def stderr_progress(done: int, total: int) -> None:
+    """Progress line on stderr (used by the CLI)."""
+    print(f"\rsweep: {done}/{total} points", end="\n" if done == total else "",
+          file=sys.stderr, flush=True)
