@@ -61,7 +61,7 @@ def test_interpolation_rules_against_closed_forms():
     # monotone in size
     sizes = [2**k for k in range(10, 24)]
     e = [t.sram_access(s) for s in sizes]
-    assert all(b >= a for a, b in zip(e, e[1:]))
+    assert all(b >= a for a, b in zip(e, e[1:], strict=False))
 
 
 def test_energy_equals_counters_times_table_exactly():
@@ -78,7 +78,7 @@ def test_energy_equals_counters_times_table_exactly():
     assert me.per_action_pj == pa
     total = 0.0
     comp_tot = {c: 0.0 for c in COMPONENTS}
-    for (name, counters), le in zip(layers, me.layers):
+    for (name, counters), le in zip(layers, me.layers, strict=False):
         assert le.layer == name
         for a in ACTIONS:
             assert le.by_action[a] == counters[a] * pa[a]

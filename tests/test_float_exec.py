@@ -57,7 +57,7 @@ def check_against_ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> N
     graph = load_onnx(model)
     got = run_float(graph, feeds)
     want = ort_run(model, feeds)
-    for out, ref in zip(model.graph.output, want):
+    for out, ref in zip(model.graph.output, want, strict=False):
         dims = tuple(d.dim_value for d in out.type.tensor_type.shape.dim)
         assert graph.tensors[out.name].shape == dims
         assert got[out.name].dtype == np.float32

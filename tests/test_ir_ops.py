@@ -24,7 +24,7 @@ def onnx_shape(op: str, in_shapes: list[tuple[int, ...]], attrs: dict[str, Any]
     graph = oh.make_graph(
         [oh.make_node(op, names, ["y"], **attrs)], "g",
         [oh.make_tensor_value_info(n, TensorProto.FLOAT, list(s))
-         for n, s in zip(names, in_shapes)],
+         for n, s in zip(names, in_shapes, strict=False)],
         [oh.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     model = onnx.shape_inference.infer_shapes(
         oh.make_model(graph, opset_imports=[oh.make_opsetid("", 13)]), strict_mode=True)

@@ -71,7 +71,7 @@ def test_csv_and_json_agree_with_layers():
     rows = list(csv.DictReader(io.StringIO(to_csv(d))))
     ref = layer_rows(d)
     assert [r["layer"] for r in rows] == ["l0", "l1", "l2"]
-    for r, e in zip(rows, ref):
+    for r, e in zip(rows, ref, strict=False):
         assert int(r["cycles"]) == e["cycles"]
         assert float(r["energy_total_pj"]) == e["energy_total_pj"]
         assert float(r["utilization"]) == e["utilization"]

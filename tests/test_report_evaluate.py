@@ -68,7 +68,7 @@ def test_report_energy_is_counters_times_table(model):
     ev = evaluate(ModelSource(str(model), samples=2), ARRAY, verify=False)
     per = per_action_energy(HOROWITZ_45NM, context_from_array(ARRAY))
     counts = layer_energy_counters(ev.qgraph, ev.sim1, ARRAY)
-    for (name, cnt), layer in zip(counts, ev.report.layers):
+    for (name, cnt), layer in zip(counts, ev.report.layers, strict=False):
         assert layer.name == name
         mac = cnt["mac"] * per["mac"]
         assert layer.energy_pj["mac"] == mac

@@ -135,7 +135,7 @@ def test_model_workload_matches_direct_evaluation_and_cli(tmp_path, capsys):
     model = _gemm_onnx(tmp_path / "fc.onnx")
     grid = SweepGrid(arrays=((4, 4),), dataflows=("ws", "is"), sram_kib=(16,), acc_bits=(32,))
     res = run_sweep(ModelWorkload(ModelSource(str(model))), grid, workers=0)
-    for r, point in zip(res, grid_points(grid)):
+    for r, point in zip(res, grid_points(grid), strict=False):
         ev = evaluate(ModelSource(str(model)), point.array_config(grid.base), verify=False)
         assert r["cycles"] == ev.report.total_cycles
         assert r["energy_pj"] == ev.report.total_energy_pj

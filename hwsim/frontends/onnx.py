@@ -444,7 +444,7 @@ class _Importer:
                              f"{reason}; only Conv → BatchNormalization is supported")
         assert conv is not None
         scale, b_bn, mean, var = (self.const(where, t, role).astype(np.float64) for t, role in
-                                  zip(n.input[1:5], ("scale", "B", "mean", "var")))
+                                  zip(n.input[1:5], ("scale", "B", "mean", "var"), strict=False))
         m = self.infos[x].shape[1]
         for role, arr in (("scale", scale), ("B", b_bn), ("mean", mean), ("var", var)):
             if arr.shape != (m,):
@@ -486,7 +486,7 @@ class _Importer:
         if attrs.get("transA", 0) != 0:
             raise ModelError(f"{where}: transA=1 is not supported; only transA=0")
         ins = [self.data(where, n.input[0])]
-        for t, role in zip(n.input[1:], ("B", "C")):
+        for t, role in zip(n.input[1:], ("B", "C"), strict=False):
             if t:
                 self.const(where, t, f"input {role}")
                 ins.append(self.data(where, t))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.errors import ModelError
-from hwsim.ir.graph import TensorInfo, Node
+from hwsim.ir.graph import Node, TensorInfo
 
 
 class Op(StrEnum):
@@ -361,7 +361,9 @@ def _infer_concat(node: str, ins: Sequence[TensorInfo], a: Attrs) -> Shape:
         raise _err(node, Op.CONCAT, f"axis {axis} out of range [0, {first.rank})")
     for t in ins[1:]:
         if t.rank != first.rank or any(
-                d0 != d1 for i, (d0, d1) in enumerate(zip(first.shape, t.shape)) if i != axis):
+                d0 != d1
+                for i, (d0, d1) in enumerate(zip(first.shape, t.shape, strict=False))
+                if i != axis):
             raise _err(node, Op.CONCAT, f"input {t.name!r} {t.shape} does not match "
                                         f"{first.name!r} {first.shape} outside axis {axis}")
     total = sum(t.shape[axis] for t in ins)

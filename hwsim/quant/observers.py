@@ -328,19 +328,36 @@ def _kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
 class EntropyObserver(_HistogramObserver):
     """TensorRT entropy calibration: the |x| threshold minimising KL(P || Q) (§3.6).
 
-    On the |x| histogram (bins/2 bins of width w), for each i from nq to bins/2: P = the first
-    i bins with all counts beyond added to bin i-1; Q = the first i bins merged into nq groups
-    (i // nq bins each, the remainder joining the last) and spread evenly over the group's
-    nonzero bins. The threshold is T = i* w for the largest i* of minimum KL(P || Q).
-    nq = (qmax - qmin' + 1) // 2 levels on one side (128 for int8). Integer dtypes only.
+    On the |x| histogram (bins/2 bins of width w) with the count of bin 0 (which holds every
+    exact zero, e.g. the ReLU spike) replaced by the count of bin 1, as NVIDIA's
+    pytorch-quantization ``_compute_amax_entropy`` does: for each i from nq to bins/2: P = the
+    first i bins with all counts beyond added to bin i-1; Q = the first i bins merged into nq
+    groups (i // nq bins each, the remainder joining the last) and spread evenly over the
+    group's nonzero bins. The threshold is T = i* w for the largest i* of minimum KL(P || Q).
+    nq = the number of levels that cover [0, T]: (qmax - qmin' + 1) // 2 (128 for int8) when
+    the range is two-sided; all qmax - qmin' + 1 (256 for int8) for an affine spec on one-sided
+    data (observed min >= 0 or max <= 0, e.g. post-ReLU), whose range [0, T] (or [-T, 0]) gets
+    every level - the ``unsigned`` case there. Integer dtypes only.
+
+    Without the bin-0 fix a large spike of zeros dominates KL(P || Q): merging it with its
+    group's neighbours costs about p0 log(i // nq), so the search collapses towards i = nq
+    (a 2-4x too tight clip of post-ReLU activations).
     """
 
     def __init__(self, bins: int = 4096) -> None:
         super().__init__(bins)
 
+    def levels(self, spec: QuantSpec) -> int:
+        """Quantization levels covering [0, T]: all of them for an affine spec on one-sided
+        data (its range [0, T] or [-T, 0] gets every code), else half (one side of [-T, T])."""
+        n = spec.qmax - spec.qmin + 1
+        one_sided = self.min_val >= 0.0 or self.max_val <= 0.0
+        return n if (one_sided and not spec.symmetric) else n // 2
+
     def threshold(self, levels: int) -> float:
-        """The KL-optimal |x| threshold for ``levels`` quantization bins on one side."""
+        """The KL-optimal |x| threshold for ``levels`` quantization bins over [0, T]."""
         folded = self._folded().astype(np.float64)
+        folded[0] = folded[1]  # neutralise the spike of exact zeros (bin 0 = [0, w))
         nb = folded.size
         width = self.radius / nb
         start = min(levels, nb)
@@ -368,7 +385,7 @@ class EntropyObserver(_HistogramObserver):
             )
         if self.radius == 0.0:
             return choose_qparams(0.0, 0.0, spec)
-        levels = (spec.qmax - spec.qmin + 1) // 2
+        levels = self.levels(spec)
         t = self.threshold(levels)
         return self._range_qparams(-t, t, spec)
 

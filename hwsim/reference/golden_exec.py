@@ -143,5 +143,3 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
     raise ModelError(f"no golden kernel for op {node.op!r}")
 
 
-#: Former private name of :func:`run_node` (used by hwsim.sim.graph).
-_run_node = run_node

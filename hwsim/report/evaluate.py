@@ -246,7 +246,7 @@ def evaluate(
         timings["verify_s"] = time.perf_counter() - t0 - sum(timings.values())
     mode_of = {n.name: n.requant["out"].config.mode for n in qg.nodes if "out" in n.requant}
     layers = []
-    for c, le, (_, cnt) in zip(sim1.layers, energy.layers, counts):
+    for c, le, (_, cnt) in zip(sim1.layers, energy.layers, counts, strict=False):
         layers.append(LayerStats(
             name=c.name, op=c.op, macs=int(c.macs), compute_cycles=int(c.compute_cycles),
             stall_cycles=int(c.stall_cycles), fill_drain_cycles=int(c.fill_drain_cycles),

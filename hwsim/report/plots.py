@@ -47,7 +47,7 @@ def cycles_png(data: ReportData) -> bytes:
     fig, ax = _figure(max(5.0, 0.6 * len(names) + 2), 3.6)
     ax.bar(x, comp, label="compute", color="#4c72b0")
     ax.bar(x, stall, bottom=comp, label="stall", color="#dd8452")
-    ax.bar(x, fill, bottom=[c + s for c, s in zip(comp, stall)], label="fill/drain",
+    ax.bar(x, fill, bottom=[c + s for c, s in zip(comp, stall, strict=False)], label="fill/drain",
            color="#55a868")
     ax.set_xticks(list(x), names, rotation=45, ha="right")
     ax.set_ylabel("cycles")
@@ -85,7 +85,7 @@ def energy_png(data: ReportData) -> bytes:
     for c in comps:
         vals = [layer.energy_pj.get(c, 0.0) * 1e-3 for layer in data.layers]
         ax.bar(range(len(names)), vals, bottom=bottom, label=c)
-        bottom = [b + v for b, v in zip(bottom, vals)]
+        bottom = [b + v for b, v in zip(bottom, vals, strict=False)]
     ax.set_xticks(list(range(len(names))), names, rotation=45, ha="right")
     ax.set_ylabel("energy (nJ)")
     ax.set_title(f"{data.model}: energy per layer ({data.energy_table})")

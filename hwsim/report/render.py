@@ -53,7 +53,7 @@ def table_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
     def line(vals: Sequence[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths)) + " |"
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=False)) + " |"
     out = [line(list(headers)), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out.extend(line(r) for r in cells)
     return "\n".join(out) + "\n"

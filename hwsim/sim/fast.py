@@ -12,10 +12,9 @@ stepped kernel is tested to give the same cycles, valid cycles and values.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import ThreadpoolController
 
 from hwsim.arith.jit import POLICY_CODES
 from hwsim.sim.kernels import sequential_accumulate
@@ -29,20 +28,15 @@ _BLAS_CONTROLLER = None
 
 
 def _single_thread_blas():
-    """Context limiting BLAS to one thread (via threadpoolctl when installed).
+    """Context limiting BLAS to one thread (threadpoolctl).
 
     Fast mode is meant to run many layers / design points in parallel processes; nested
     BLAS threads then oversubscribe the cores, and OpenBLAS's spinning threads become an
     order of magnitude slower than one thread on a loaded machine."""
     global _BLAS_CONTROLLER
-    try:
-        if _BLAS_CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS_CONTROLLER = ThreadpoolController()
-        return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-    except ImportError:
-        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def exact_matmul(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:

@@ -108,7 +108,7 @@ def simulate_qgraph(
                 mac[node.name] = res
                 layers.append(res.counters)
             else:
-                y = golden_exec._run_node(g, node, codes, tensors, {}, {})
+                y = golden_exec.run_node(g, node, codes, tensors, {}, {})
                 if node.op in _VIEW_OPS:
                     cycles = 0
                     in_elems = out_elems = 0

@@ -65,8 +65,9 @@ def vectors_from_simulation(qgraph: QGraph, sim: ModelResult, config: ArrayConfi
         y = np.asarray(sim.codes[node.output], dtype=np.int64)
         offsets = np.cumsum([0] + [g.cycles for g in res.gemms[:-1]])
         acc = _assemble([g.acc for g in res.gemms], node.op, y.shape)
-        valid = _assemble([g.valid_cycles + off for g, off in zip(res.gemms, offsets)],
-                          node.op, y.shape)
+        valid = _assemble(
+            [g.valid_cycles + off for g, off in zip(res.gemms, offsets, strict=True)],
+            node.op, y.shape)
         tin = qgraph.tensors[node.inputs[0]]
         conv = None
         if node.op == "conv":
