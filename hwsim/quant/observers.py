@@ -337,11 +337,11 @@ class EntropyObserver(_HistogramObserver):
     nq = the number of levels that cover [0, T]: (qmax - qmin' + 1) // 2 (128 for int8) when
     the range is two-sided; all qmax - qmin' + 1 (256 for int8) for an affine spec on one-sided
     data (observed min >= 0 or max <= 0, e.g. post-ReLU), whose range [0, T] (or [-T, 0]) gets
-    every level - the ``unsigned`` case there. Integer dtypes only.
+    every level (pytorch-quantization's ``unsigned`` case). Integer dtypes only.
 
-    Without the bin-0 fix a large spike of zeros dominates KL(P || Q): merging it with its
-    group's neighbours costs about p0 log(i // nq), so the search collapses towards i = nq
-    (a 2-4x too tight clip of post-ReLU activations).
+    Why bin 0 is replaced: a large spike of exact zeros (mass p0) merged with its group's
+    neighbours costs about p0 log(i // nq) in KL(P || Q), which pulls the search towards
+    i = nq, i.e. a clip of post-ReLU activations several times tighter than their range.
     """
 
     def __init__(self, bins: int = 4096) -> None:
