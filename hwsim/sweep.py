@@ -42,6 +42,7 @@ import numpy as np
 from hwsim.energy import HOROWITZ_45NM, EnergyTable, load_energy_table, model_energy
 from hwsim.energy.from_sim import context_from_array, energy_counters
 from hwsim.errors import ConfigError, HwsimError
+from hwsim.fileio import atomic_write
 from hwsim.sim.config import ArrayConfig, array_config_from_dict, load_array_config
 
 if TYPE_CHECKING:
@@ -342,7 +343,6 @@ def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
                 title: str = "design space") -> dict[str, Path]:
     """Write ``sweep.csv``, ``sweep.json`` (results + Pareto indices) and ``pareto.png``."""
     from hwsim.report.plots import pareto_png
-    from hwsim.report.render import atomic_write
 
     out = Path(out_dir)
     front = pareto_front(results)

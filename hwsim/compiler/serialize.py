@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 from hwsim.arith import RequantConfig, RequantParams
 from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, verify_qgraph
 from hwsim.errors import HwsimError, ModelError
+from hwsim.fileio import atomic_write
 
 SCHEMA_VERSION = 1
 FORMAT = "hwsim-qgraph"
@@ -72,18 +72,6 @@ def _decode(v: Any) -> Any:
 def _content_hash(doc: dict[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k != "content_sha256"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def npz_path(json_path: str | os.PathLike[str]) -> Path:
@@ -149,8 +137,8 @@ def save_qgraph(g: QGraph, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     doc["content_sha256"] = _content_hash(doc)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _atomic_write(npz_path(jpath), buf.getvalue())
-    _atomic_write(jpath, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(npz_path(jpath), buf.getvalue())
+    atomic_write(jpath, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
     return jpath, npz_path(jpath)
 
 

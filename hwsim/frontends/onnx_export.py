@@ -10,12 +10,12 @@ look at a builder-made graph in an ONNX viewer or to run it in onnxruntime.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from hwsim.errors import ModelError
+from hwsim.fileio import atomic_write
 from hwsim.ir.graph import Graph, Node
 from hwsim.ir.ops import Op
 
@@ -113,13 +113,4 @@ def to_onnx(graph: Graph) -> Any:
 def save_onnx(graph: Graph, path: str | os.PathLike[str]) -> None:
     """Write ``to_onnx(graph)`` to ``path`` atomically (temporary file, then rename)."""
     data = to_onnx(graph).SerializeToString()
-    target = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, data)

@@ -11,7 +11,6 @@ from hwsim.report.data import (
 )
 from hwsim.report.render import (
     FORMATS,
-    atomic_write,
     exactness_text,
     summary_text,
     table_text,
@@ -25,7 +24,6 @@ __all__ = [
     "ExactnessRow",
     "LayerStats",
     "ReportData",
-    "atomic_write",
     "exactness_text",
     "layer_rows",
     "summary",
