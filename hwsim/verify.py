@@ -58,7 +58,8 @@ class VerifyOptions:
                               acc_overflow=self.acc_overflow)
 
 
-def _batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+def calibration_batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+    """Feeds of ``CALIB_BATCH`` samples of ``x`` for the graph input ``name``."""
     for i in range(0, x.shape[0], CALIB_BATCH):
         yield {name: x[i:i + CALIB_BATCH]}
 
@@ -78,7 +79,7 @@ def build_qgraph(graph: Graph, calib: np.ndarray | None, opts: VerifyOptions) ->
         return quantize_dynamic(graph, cfg)
     if calib is None or len(calib) == 0:
         raise HwsimError("calibration data: expected at least one sample")
-    return quantize_static(graph, _batches(single_input(graph), calib), cfg)
+    return quantize_static(graph, calibration_batches(single_input(graph), calib), cfg)
 
 
 def compare_codes(a: np.ndarray, b: np.ndarray) -> dict[str, int]:

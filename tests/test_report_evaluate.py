@@ -105,3 +105,25 @@ def test_cli_bad_input_one_line_exit_2(model, tmp_path, capsys):
     assert "dram_pj_per_64b: expected a positive number" in capsys.readouterr().err
     assert main(["report", str(model), "--format", "pdf", "--out", str(tmp_path / "r")]) == 2
     assert "report formats: unknown ['pdf']" in capsys.readouterr().err
+
+
+def test_report_and_run_compile_the_same_graph_for_an_array(tmp_path) -> None:
+    """`hwsim report` / `demo` / `sweep` (compile_for_array) and `hwsim run`
+    (quantize_config_for) quantize for an array the same way: with no --weights, a 4-bit
+    weight port gets int4 weights in both, and the integer graphs are equal."""
+    from hwsim.compiler.quantize import quantize_static
+    from hwsim.report.evaluate import compile_for_array, load_source
+    from hwsim.sim.run import quantize_config_for
+    from hwsim.verify import calibration_batches, single_input
+
+    config = ArrayConfig(rows=4, cols=4, dataflow="ws", weight_bits=4)
+    src = ModelSource(str(tiny_onnx(tmp_path / "m.onnx")))
+    graph, data = load_source(src)
+    via_report = compile_for_array(graph, data.calib, src, config)
+    via_run = quantize_static(graph, calibration_batches(single_input(graph), data.calib),
+                              quantize_config_for(config))
+    assert via_report.weight_format == via_run.weight_format == "int4"
+    for a, b in zip(via_report.nodes, via_run.nodes, strict=True):
+        assert a.name == b.name
+        for key in a.arrays:
+            np.testing.assert_array_equal(a.arrays[key], b.arrays[key])

@@ -27,8 +27,9 @@ def add_model_options(p: argparse.ArgumentParser, model_required: bool = True) -
     p.add_argument("--samples", type=int, default=0, metavar="N",
                    help="evaluate at most N inputs (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
-    p.add_argument("--weights", default="int8", choices=("int8", "int4", "int4_block"),
-                   help="weight format (default int8 per channel)")
+    p.add_argument("--weights", default=None, choices=("int8", "int4", "int4_block"),
+                   help="weight format (default: int8 per channel, or int4 for a 4..7-bit "
+                        "weight port)")
     p.add_argument("--observer", default="minmax",
                    choices=("minmax", "moving_average", "percentile", "mse", "entropy"),
                    help="activation observer (default minmax)")

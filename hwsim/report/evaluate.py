@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 #: Name that selects the built-in demo model (hwsim/data/digits_cnn.onnx).
 DEMO_MODEL = "digits"
-_CALIB_BATCH = 64
 
 Progress = Callable[[str], None]
 
@@ -63,7 +62,8 @@ class ModelSource:
 
     model: ONNX path or ``"digits"``; calib / inputs / labels: .npy paths or None (the demo
     model brings its own data; otherwise seeded random inputs); samples: evaluate at most
-    this many inputs (0: all); seed: for random inputs; weights, observer: compiler choices
+    this many inputs (0: all); seed: for random inputs; weights (None: what the array's
+    weight port carries, see hwsim.sim.run.quantize_config_for), observer: compiler choices
     (hwsim.compiler.quantize.QuantizeConfig).
     """
 
@@ -73,7 +73,7 @@ class ModelSource:
     labels: str | None = None
     samples: int = 0
     seed: int = 0
-    weights: str = "int8"
+    weights: str | None = None
     observer: str = "minmax"
 
     def __post_init__(self) -> None:
@@ -118,20 +118,17 @@ def load_source(src: ModelSource) -> tuple[Graph, VerifyData]:
     return graph, data
 
 
-def _batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-    for i in range(0, x.shape[0], _CALIB_BATCH):
-        yield {name: x[i:i + _CALIB_BATCH]}
-
-
 def compile_for_array(graph: Graph, calib: np.ndarray, src: ModelSource,
                       config: ArrayConfig) -> QGraph:
-    """Static PTQ of ``graph`` for the array: its requant unit, acc_bits and overflow policy."""
-    from hwsim.compiler.quantize import QuantizeConfig, quantize_static
-    from hwsim.verify import single_input
+    """Static PTQ of ``graph`` for the array (hwsim.sim.run.quantize_config_for: its
+    activation width, requant unit, acc_bits and overflow policy) with the source's weight
+    format and observer."""
+    from hwsim.compiler.quantize import quantize_static
+    from hwsim.sim.run import quantize_config_for
+    from hwsim.verify import calibration_batches, single_input
 
-    cfg = QuantizeConfig(weights=src.weights, observer=src.observer, requant=config.requant,
-                         acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
-    return quantize_static(graph, _batches(single_input(graph), calib), cfg)
+    cfg = quantize_config_for(config, weights=src.weights, observer=src.observer)
+    return quantize_static(graph, calibration_batches(single_input(graph), calib), cfg)
 
 
 def layer_energy_counters(qgraph: QGraph, sim: ModelResult,
@@ -218,8 +215,8 @@ def evaluate(
     x = data.inputs if src.samples == 0 else data.inputs[:src.samples]
     y = None if data.labels is None else (
         data.labels if src.samples == 0 else data.labels[:src.samples])
-    progress(f"quantizing ({src.weights} weights, {config.requant.mode} requantization)")
     qg = compile_for_array(graph, data.calib, src, config)
+    progress(f"quantized ({qg.weight_format} weights, {config.requant.mode} requantization)")
     timings["compile_s"] = time.perf_counter() - t0
     progress(f"simulating one inference on the {config.rows}x{config.cols} "
              f"{config.dataflow} array")
@@ -232,7 +229,7 @@ def evaluate(
     accuracies: dict[str, float] = {}
     if verify:
         progress(f"verifying executors on {x.shape[0]} inputs")
-        opts = VerifyOptions(mode=config.requant.mode, weights=src.weights,
+        opts = VerifyOptions(mode=config.requant.mode, weights=qg.weight_format,
                              observer=src.observer, acc_bits=config.acc_bits,
                              acc_overflow=config.acc_overflow)
         rep = verify_graph(graph, x, labels=y, opts=opts, qgraph=qg)

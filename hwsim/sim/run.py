@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,13 +15,12 @@ from hwsim.sim.graph import simulate_qgraph
 
 __all__ = ["quantize_config_for", "run_model", "summary_lines"]
 
-_CALIB_BATCH = 64
-
-
-def quantize_config_for(config: ArrayConfig) -> QuantizeConfig:
+def quantize_config_for(config: ArrayConfig, *, weights: str | None = None,
+                        observer: str = "minmax") -> QuantizeConfig:
     """The compiler settings that make an integer graph run on ``config`` (§C1): int8 or
-    int16 activations, int8 (or int4 for 4..7-bit ports) weights, the array's requantization
-    unit and accumulator."""
+    int16 activations, the array's requantization unit and accumulator, and ``weights``
+    (default: int8, or int4 for a 4..7-bit weight port; a format wider than the port is
+    rejected when the graph is checked against the array)."""
     if config.act_bits >= 16:
         act = "int16"
     elif config.act_bits >= 8:
@@ -30,20 +28,18 @@ def quantize_config_for(config: ArrayConfig) -> QuantizeConfig:
     else:
         raise ConfigError(f"array act_bits: the compiler quantizes activations to 8 or 16 "
                           f"bits; got {config.act_bits}")
-    if config.weight_bits >= 8:
+    if weights is not None:
+        pass
+    elif config.weight_bits >= 8:
         weights = "int8"
     elif config.weight_bits >= 4:
         weights = "int4"
     else:
         raise ConfigError(f"array weight_bits: the compiler quantizes weights to 4 or 8 bits; "
                           f"got {config.weight_bits}")
-    return QuantizeConfig(weights=weights, act_dtype=act, requant=config.requant,
+    return QuantizeConfig(weights=weights, act_dtype=act, observer=observer,
+                          requant=config.requant,
                           acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
-
-
-def _batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-    for i in range(0, x.shape[0], _CALIB_BATCH):
-        yield {name: x[i:i + _CALIB_BATCH]}
 
 
 def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
@@ -53,7 +49,7 @@ def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
     ``array`` (its fields), ``mode``, ``samples``, ``layers`` (name, op, cycles,
     utilisation, counters), ``total_cycles``, ``time_us`` at the array clock and, with
     ``check``, ``check`` = {ok, mismatched tensors}."""
-    from hwsim.verify import load_model, resolve_data, single_input
+    from hwsim.verify import calibration_batches, load_model, resolve_data, single_input
 
     if samples < 1:
         raise HwsimError(f"--samples: expected an integer >= 1, got {samples}")
@@ -61,7 +57,8 @@ def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
     graph = load_model(model_path)
     data = resolve_data(model_path, graph, calib, inputs, None)
     name = single_input(graph)
-    qg = quantize_static(graph, _batches(name, data.calib), quantize_config_for(config))
+    qg = quantize_static(graph, calibration_batches(name, data.calib),
+                        quantize_config_for(config))
     x = data.inputs[:samples]
     feeds = {name: x}
     result = simulate_qgraph(qg, feeds, config, stepped=stepped)
