@@ -34,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_array_options(p, energy=False)
     p.add_argument("--out", default="hwsim-vectors", metavar="DIR",
                    help="output directory (default ./hwsim-vectors)")
-    p.add_argument("--layer", action="append", metavar="NAME",
-                   help="only this conv/gemm layer (repeatable; default all)")
+    p.add_argument("--layers", "--layer", dest="layer", action="extend", nargs="+",
+                   metavar="NAME",
+                   help="only these conv/gemm layers (--layers a b, or --layer a --layer b; "
+                        "default all)")
     p.add_argument("--sample", type=int, default=0, metavar="I",
                    help="index of the evaluation input to simulate (default 0)")
     p.add_argument("--check", metavar="DIR", help="verify the vector set in DIR")
