@@ -18,9 +18,6 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-
-from hwsim.arith import accumulate, wrap_to_bits
-
 from tbkit import (
     checker_from_env,
     idle_gap_bursts,
@@ -30,6 +27,8 @@ from tbkit import (
     signed_field,
     write_hex,
 )
+
+from hwsim.arith import accumulate, wrap_to_bits
 
 #: tb_pe instances: (A_SIGNED, W_SIGNED, ACC_BITS, policy), in mon-bus order.
 INSTANCES: tuple[tuple[bool, bool, int, str], ...] = (
@@ -56,7 +55,9 @@ class PeStream:
     seg: np.ndarray
 
 
-def _segments(rng: np.random.Generator, min_macs: int) -> list[tuple[int, list[tuple[int, int]], bool]]:
+def _segments(
+    rng: np.random.Generator, min_macs: int
+) -> list[tuple[int, list[tuple[int, int]], bool]]:
     """(bias, [(a_byte, w_byte), ...], starts_with_load_only) per dot product."""
     segs: list[tuple[int, list[tuple[int, int]], bool]] = []
     # Corners first (§7.3 boundaries), then random dot products until min_macs MACs.
@@ -97,7 +98,9 @@ def _segments(rng: np.random.Generator, min_macs: int) -> list[tuple[int, list[t
     return segs
 
 
-def make_stream(seed: int, min_macs: int) -> tuple[PeStream, list[tuple[int, list[tuple[int, int]]]]]:
+def make_stream(
+    seed: int, min_macs: int
+) -> tuple[PeStream, list[tuple[int, list[tuple[int, int]]]]]:
     """Vectors for the whole run plus the segment list the model evaluates."""
     rng = np.random.default_rng(seed)
     segs = _segments(rng, min_macs)

@@ -20,9 +20,6 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-
-from hwsim.arith import RequantConfig, RequantParams, requantize
-
 from tbkit import (
     checker_from_env,
     idle_gap_bursts,
@@ -32,6 +29,8 @@ from tbkit import (
     signed_field,
     write_hex,
 )
+
+from hwsim.arith import RequantConfig, RequantParams, requantize
 
 #: tb_requant units: (out_bits, out_signed), in vector-field and monitor order.
 OUTS: tuple[tuple[int, bool], ...] = ((8, True), (8, False), (4, True), (32, True))

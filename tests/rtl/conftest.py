@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from simenv import available_simulators, setup_environment
 
 setup_environment()

@@ -66,9 +66,34 @@ def rtl_sources(module: str) -> list[Path]:
     return [RTL_DIR / f for f in RTL_MODULES[module]]
 
 
-def _digest(sources: Sequence[Path], parameters: Mapping[str, object], sim: str) -> str:
+def waves_requested() -> bool:
+    """Whether ``WAVES`` asks for signal traces (the truthy spellings the cocotb runner
+    accepts; its build and test steps both follow the variable)."""
+    return os.environ.get("WAVES", "").strip().lower() in {"1", "yes", "y", "on", "true",
+                                                             "enable"}
+
+
+def build_args(sim: str, waves: bool = False) -> list[str]:
+    """Simulator-specific compile options (rtl.md §R6).
+
+    Verilator: warnings not fatal in builds (lint is §R5), X and uninitialised state as 0.
+    Icarus: parse as Verilog-2005 (``-g2005``; the cocotb runner's own ``-g2012`` comes first,
+    the last ``-g`` wins) with all warnings on, so SystemVerilog constructs do not sneak into
+    rtl/. With waves the runner adds a SystemVerilog dump module (it uses ``string``), which
+    needs the runner's ``-g2012``.
+    """
+    if sim == "verilator":
+        return ["-Wno-fatal", "--x-assign", "0", "--x-initial", "0"]
+    if sim == "icarus":
+        return ["-Wall"] if waves else ["-g2005", "-Wall"]
+    return []
+
+
+def _digest(sources: Sequence[Path], parameters: Mapping[str, object], sim: str,
+            extra: Sequence[str] = ()) -> str:
     h = hashlib.sha256()
     h.update(sim.encode())
+    h.update(json.dumps(list(extra)).encode())
     h.update(json.dumps({k: str(v) for k, v in sorted(parameters.items())}).encode())
     for src in sources:
         h.update(src.name.encode())
@@ -91,7 +116,9 @@ def build(
 
     setup_environment()
     params = dict(parameters or {})
-    digest = _digest(sources, params, sim)
+    waves = waves_requested()
+    args = build_args(sim, waves)
+    digest = _digest(sources, params, sim, [*args, f"waves={int(waves)}"])
     build_dir = BUILD_ROOT / sim / name
     stamp = build_dir / ".hwsim_stamp"
     if stamp.is_file() and stamp.read_text() == digest:
@@ -99,16 +126,16 @@ def build(
     if build_dir.exists():
         shutil.rmtree(build_dir)
     runner = get_runner(sim)
-    build_args: list[str] = []
-    if sim == "verilator":
-        build_args = ["-Wno-fatal", "--x-assign", "0", "--x-initial", "0"]
     runner.build(
         sources=[str(s) for s in sources],
         hdl_toplevel=toplevel,
         parameters=params,
-        build_args=build_args,
+        build_args=args,
         build_dir=str(build_dir),
         always=True,
+        waves=waves,
+        # The RTL has no `timescale; Icarus needs one from the runner (+timescale in its
+        # command file) for cocotb's ns-based clocks, Verilator takes it as --timescale.
         timescale=("1ns", "1ps"),
         log_file=str(build_dir.parent / f"{name}.build.log"),
     )

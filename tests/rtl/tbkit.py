@@ -43,6 +43,24 @@ def write_hex(path: Path, words: Iterable[int], width: int) -> None:
     os.replace(tmp, path)
 
 
+def lanes(value: object, width: int, n: int) -> list[int | None]:
+    """Split a flattened bus sample (lane ``i`` in bits ``[i*width, (i+1)*width)``, rtl.md
+    §R1) into ``n`` unsigned ints; a lane holding any X/Z bit is ``None``.
+
+    4-state simulators (Icarus) show X in data registers that were never written (§R1: only
+    valid bits are reset), so a bus must be resolved lane by lane, and only lanes whose
+    valid bit is set carry a defined value.
+    """
+    bits = str(value)
+    if len(bits) != width * n:
+        raise ValueError(f"bus of {len(bits)} bits is not {n} lanes of {width}")
+    out: list[int | None] = []
+    for i in range(n):
+        lane = bits[len(bits) - (i + 1) * width: len(bits) - i * width]
+        out.append(int(lane, 2) if set(lane) <= {"0", "1"} else None)
+    return out
+
+
 def signed_field(word: int, lsb: int, width: int) -> int:
     """The two's complement value of bits ``[lsb, lsb + width)`` of ``word``."""
     v = (word >> lsb) & ((1 << width) - 1)
@@ -72,6 +90,13 @@ class Checker:
         if len(self.first) < 10:
             self.first.append(f"{what}: expected {expected}, got {got}")
         return False
+
+    def unknown(self, what: str, raw: object) -> None:
+        """Record a sample that should be defined but holds X/Z bits (always a mismatch)."""
+        self.checked += 1
+        self.mismatches += 1
+        if len(self.first) < 10:
+            self.first.append(f"{what}: expected a 0/1 value, got {raw}")
 
     def compare_arrays(self, what: str, expected: np.ndarray, got: np.ndarray) -> None:
         """Element-wise comparison of two equally shaped integer arrays."""

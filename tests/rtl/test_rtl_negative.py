@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from simenv import HDL_DIR, build, rtl_sources, run
 from test_rtl_requant import build_requant
 from test_rtl_systolic import ARRAYS, build_array

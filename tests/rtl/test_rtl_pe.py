@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from simenv import HDL_DIR, build, rtl_sources, run
 
 pytestmark = pytest.mark.rtl

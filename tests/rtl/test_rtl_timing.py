@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from cocotb_array import (
     LATENCY,
     ArrayParams,
@@ -17,6 +16,7 @@ from cocotb_array import (
     expected_valid_cycles,
     gemm_cycles,
 )
+
 from hwsim.arith import RequantConfig, make_requant_params
 from hwsim.sim.dataflows import GemmShape, get_dataflow
 
