@@ -16,15 +16,14 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
 from tbkit import (
     checker_from_env,
+    drive_bursts,
     idle_gap_bursts,
     pack_fields,
-    reset,
     sample_each_cycle,
     signed_field,
+    start_stream,
     write_hex,
 )
 
@@ -192,26 +191,10 @@ async def _pe_stream(dut, fault: str) -> None:
     check.extra["vectors"] = n_vec
     check.extra["macs"] = int(stream.en.sum())
 
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.go.value = 0
-    dut.mem_load.value = 0
-    dut.n_vec.value = n_vec
-    await reset(dut)
-    dut.mem_load.value = 1
-    await RisingEdge(dut.clk)
-    dut.mem_load.value = 0
+    await start_stream(dut, n_vec)
 
     bursts = idle_gap_bursts(np.random.default_rng(seed + 1), n_vec)
     total_cycles = sum(r + g for r, g in bursts) + 2
-
-    async def drive() -> None:
-        for run, gap in bursts:
-            dut.go.value = 1
-            for _ in range(run):
-                await RisingEdge(dut.clk)
-            dut.go.value = 0
-            for _ in range(gap):
-                await RisingEdge(dut.clk)
 
     state = {"last": -1}
 
@@ -234,7 +217,7 @@ async def _pe_stream(dut, fault: str) -> None:
             check.compare(f"vec {v} inst {i} overflow", exp_ovf, ovf)
             check.compare(f"vec {v} inst {i} sticky", int(expected[v, i, 2]), st)
 
-    drv = cocotb.start_soon(drive())
+    drv = cocotb.start_soon(drive_bursts(dut, bursts))
     await sample_each_cycle(dut, total_cycles, probe)
     await drv
     check.extra["applied"] = state["last"] + 1

@@ -18,15 +18,14 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
 from tbkit import (
     checker_from_env,
+    drive_bursts,
     idle_gap_bursts,
     pack_fields,
-    reset,
     sample_each_cycle,
     signed_field,
+    start_stream,
     write_hex,
 )
 
@@ -199,25 +198,9 @@ async def _requant_stream(dut, fault: str) -> None:
     check.extra["wrap_vectors"] = int(sum(len(b.acc) for b in blocks if b.wrap))
     check.extra["outputs_per_vector"] = len(OUTS)
 
-    Clock(dut.clk, 10, unit="ns").start()
-    dut.go.value = 0
-    dut.mem_load.value = 0
-    dut.n_vec.value = n_vec
-    await reset(dut)
-    dut.mem_load.value = 1
-    await RisingEdge(dut.clk)
-    dut.mem_load.value = 0
+    await start_stream(dut, n_vec)
 
     bursts = idle_gap_bursts(np.random.default_rng(seed + 2), n_vec)
-
-    async def drive() -> None:
-        for run, gap in bursts:
-            dut.go.value = 1
-            for _ in range(run):
-                await RisingEdge(dut.clk)
-            dut.go.value = 0
-            for _ in range(gap):
-                await RisingEdge(dut.clk)
 
     in_cycle = np.full(n_vec, -1, dtype=np.int64)
     state = {"out": 0}
@@ -242,7 +225,7 @@ async def _requant_stream(dut, fault: str) -> None:
             check.compare(f"vec {k} out{i} ({'' if osg else 'u'}int{ob})",
                           int(expected[k, i]), got)
 
-    drv = cocotb.start_soon(drive())
+    drv = cocotb.start_soon(drive_bursts(dut, bursts))
     total = sum(r + g for r, g in bursts) + LATENCY + 2
     await sample_each_cycle(dut, total, probe)
     await drv

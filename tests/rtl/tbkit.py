@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 
@@ -166,3 +167,27 @@ def idle_gap_bursts(rng: np.random.Generator, n_vec: int) -> list[tuple[int, int
         bursts.append((run, int(rng.integers(1, 6))))
         left -= run
     return bursts
+
+
+async def start_stream(dut: object, n_vec: int) -> None:
+    """Clock, reset, and the ``mem_load`` pulse that makes a stream bench (tb_pe.v,
+    tb_requant.v) ``$readmemh`` its ``n_vec`` vectors; ``go`` stays low."""
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.go.value = 0
+    dut.mem_load.value = 0
+    dut.n_vec.value = n_vec
+    await reset(dut)
+    dut.mem_load.value = 1
+    await RisingEdge(dut.clk)
+    dut.mem_load.value = 0
+
+
+async def drive_bursts(dut: object, bursts: Sequence[tuple[int, int]]) -> None:
+    """Driver of a stream bench: ``go`` high for each burst's run, then low for its gap."""
+    for run, gap in bursts:
+        dut.go.value = 1
+        for _ in range(run):
+            await RisingEdge(dut.clk)
+        dut.go.value = 0
+        for _ in range(gap):
+            await RisingEdge(dut.clk)
