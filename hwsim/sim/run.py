@@ -28,15 +28,14 @@ def quantize_config_for(config: ArrayConfig, *, weights: str | None = None,
     else:
         raise ConfigError(f"array act_bits: the compiler quantizes activations to 8 or 16 "
                           f"bits; got {config.act_bits}")
-    if weights is not None:
-        pass
-    elif config.weight_bits >= 8:
-        weights = "int8"
-    elif config.weight_bits >= 4:
-        weights = "int4"
-    else:
-        raise ConfigError(f"array weight_bits: the compiler quantizes weights to 4 or 8 bits; "
-                          f"got {config.weight_bits}")
+    if weights is None:
+        if config.weight_bits >= 8:
+            weights = "int8"
+        elif config.weight_bits >= 4:
+            weights = "int4"
+        else:
+            raise ConfigError(f"array weight_bits: the compiler quantizes weights to 4 or 8 "
+                              f"bits; got {config.weight_bits}")
     return QuantizeConfig(weights=weights, act_dtype=act, observer=observer,
                           requant=config.requant,
                           acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
