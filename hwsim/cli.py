@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(subparsers)
+        if hasattr(module, "register"):  # shared helpers (commands.options) register nothing
+            module.register(subparsers)
     return parser
 
 
