@@ -1,12 +1,21 @@
 """Options shared by several commands, defined once: ``--batch`` (streamed execution) and
 ``--progress`` / ``--no-progress`` (bars on stderr, :mod:`hwsim.progress`).
 
+Also argparse ``type=`` callables that validate a value up front (an invalid value is a
+one-line usage error, exit 2, naming the option) and :func:`check_output_path`, run before any
+work so that an unusable ``--out`` fails in a second, not after the simulation. One meaning
+everywhere: ``--samples N`` is N >= 1 (omitted: all inputs); ``--workers N`` is N >= 0 (0: in
+this process); ``--acc-bits`` is checked against the one accumulator range of
+:func:`hwsim.sim.config.acc_bits_range`.
+
 This module registers no command (it has no ``register``); command modules import it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from hwsim.errors import HwsimError
 
@@ -61,3 +70,65 @@ def batch_of(args: argparse.Namespace) -> int:
     if isinstance(b, bool) or not isinstance(b, int) or b < 1:
         raise HwsimError(f"--batch: expected an integer >= 1, got {b!r}")
     return b
+
+
+# --- value types and output checks (issue 9) ---------------------------------------
+
+def int_at_least(lo: int, hi: int | None = None):  # noqa: ANN201 - an argparse type
+    """An argparse type: an integer ``>= lo`` (and ``<= hi`` if given)."""
+    want = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+#: N ≥ 1 (``--samples``, ``--batch``).
+positive_int = int_at_least(1)
+#: N ≥ 0 (``--stepped-samples``, ``--sample``, ``--seed``, ``--workers``).
+nonneg_int = int_at_least(0)
+
+
+def size_bytes(text: str) -> int:
+    """An argparse type for ``--max-memory``: ``512M``, ``4G``, ``1.5GiB`` → bytes."""
+    from hwsim.limits import parse_size
+
+    try:
+        return parse_size(text)
+    except HwsimError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def check_output_path(path: str | os.PathLike[str], option: str = "--out",
+                      directory: bool = True) -> Path:
+    """Fail early (HwsimError naming ``option`` and the path) if ``path`` cannot become the
+    output directory (``directory=True``) or output file: it exists with the wrong kind, or
+    an existing ancestor is not a directory or is not writable. Creates nothing."""
+    p = Path(path)
+    kind = "directory" if directory else "file"
+    if p.exists() or p.is_symlink():
+        if directory and not p.is_dir():
+            raise HwsimError(f"{option} {p}: exists and is not a directory; expected an "
+                             "output directory")
+        if not directory and p.is_dir():
+            raise HwsimError(f"{option} {p}: is a directory; expected an output file")
+    parent = p if directory and p.is_dir() else p.parent
+    probe = parent
+    while not probe.exists() and not probe.is_symlink():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise HwsimError(f"{option} {p}: {probe} is not a directory, so the output {kind} "
+                         "cannot be created there")
+    if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+        raise HwsimError(f"{option} {p}: directory {probe} is not writable")
+    return p
