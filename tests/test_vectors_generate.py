@@ -79,11 +79,13 @@ def test_grouped_conv_valid_cycles_are_offset_per_group(vec):
 
 
 def test_generated_set_checks_clean_and_detects_model_change(model, vec, tmp_path):
-    """§6: the set verifies, including regeneration from the recorded model; a changed
-    model file is reported."""
+    """§6: the set verifies, including regeneration from its stored model (§5); a changed
+    stored model is reported; a source path outside the set is not followed (§1)."""
     assert check_vectors(vec) == []
     man = json.loads((vec / "manifest.json").read_text())
-    assert man["source"]["sample"] == 3 and len(man["source"]["model_sha256"]) == 64
+    assert man["source"]["input_index"] == 3 and len(man["source"]["model_sha256"]) == 64
+    assert man["source"]["model"] == "source/model.onnx" and man["source"]["sample"] == 0
+    assert {"source/model.onnx", "source/calib.npy", "source/input.npy"} <= set(man["files"])
     qp = man["layers"][0]["params"]["qparams"]
     assert qp["input"]["dtype"] == "int8" and qp["output"]["scale"] > 0
     assert len(qp["weight_scale"]) == 4
@@ -94,7 +96,14 @@ def test_generated_set_checks_clean_and_detects_model_change(model, vec, tmp_pat
     shutil.copytree(vec, copy)
     (copy / "manifest.json").write_text(json.dumps(man))
     problems = check_vectors(copy)
-    assert len(problems) == 1 and "changed since the vectors were written" in problems[0]
+    assert len(problems) == 1 and "is not followed" in problems[0]
+    assert "source.model" in problems[0]
+    changed = tmp_path / "changed"
+    shutil.copytree(vec, changed)
+    (changed / "source" / "model.onnx").write_bytes(other.read_bytes())
+    problems = check_vectors(changed)
+    assert problems[0].startswith("source/model.onnx: SHA-256 mismatch")
+    assert any("differ from regenerated" in p for p in problems[1:])
 
 
 def test_cli_vectors_and_check(model, tmp_path, capsys):

@@ -2,8 +2,10 @@
 
 :func:`check_vectors` returns a list of problems (empty: the set verifies):
 
-1. the manifest exists and parses;
-2. every file listed exists and its SHA-256 matches; no unlisted file is present;
+1. the manifest exists, parses and is well-formed (§5); otherwise the check stops there,
+   having opened no other file;
+2. every file listed exists as a regular file inside the set and its SHA-256 matches; no
+   unlisted file, directory or symbolic link is present (links are never followed, §1);
 3. every ``.hex`` file decodes to the same values as the ``.npz`` array;
 4. per conv / gemm layer, the accumulators and outputs recomputed by the integer golden
    kernels (:mod:`hwsim.reference.golden_ops`, §7) and :func:`hwsim.arith.requantize`
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.vectors.reader import load_layer_vectors, read_manifest
-from hwsim.vectors.writer import MANIFEST, sha256_file
+from hwsim.vectors.manifest import load_manifest_json, manifest_problems, set_problems
+from hwsim.vectors.reader import load_layer_vectors
 
 if TYPE_CHECKING:
     from hwsim.arith import RequantParams
 
+#: ``regenerate(manifest)`` → ``{layer: {array: values}}``.
 Regenerator = Callable[[Mapping[str, Any]], dict[str, dict[str, np.ndarray]]]
 
 
@@ -74,6 +78,36 @@ def recompute_layer(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {"acc": acc, "output": out}
 
 
+_POLICIES = ("wrap", "saturate", "error")
+#: Largest stride, padding or dilation a manifest may ask the recomputation for.
+_MAX_WINDOW = 1 << 12
+
+
+def _check_params(op: str, p: Mapping[str, Any]) -> None:
+    """Ranges of the layer parameters the recomputation uses, checked before any work so
+    that a malformed manifest is a problem, not a huge allocation (§5, §6 step 4)."""
+    def is_int(v: object, lo: int, hi: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+    if not is_int(p.get("acc_bits"), 2, 64):
+        raise HwsimError(f"params.acc_bits: expected an int in [2, 64], "
+                         f"got {p.get('acc_bits')!r:.40}")
+    if p.get("acc_policy") not in _POLICIES:
+        raise HwsimError(f"params.acc_policy: expected one of {_POLICIES}, "
+                         f"got {p.get('acc_policy')!r:.40}")
+    if op != "conv":
+        return
+    for key, n, lo in (("strides", 2, 1), ("dilations", 2, 1), ("pads", 4, 0)):
+        v = p.get(key)
+        if not isinstance(v, list) or len(v) != n or not all(is_int(x, lo, _MAX_WINDOW) for x in v):
+            raise HwsimError(f"params.{key}: expected {n} ints in [{lo}, {_MAX_WINDOW}], "
+                             f"got {v!r:.60}")
+    if not is_int(p.get("group"), 1, 1 << 20):
+        raise HwsimError(f"params.group: expected an int >= 1, got {p.get('group')!r:.40}")
+    if not is_int(p.get("x_zero_point"), -(1 << 31), (1 << 32) - 1):
+        raise HwsimError(f"params.x_zero_point: expected an int, got {p.get('x_zero_point')!r:.40}")
+
+
 def _diff(layer: str, name: str, expected: np.ndarray, got: np.ndarray, what: str) -> str | None:
     e, g = np.asarray(expected), np.asarray(got)
     if e.shape != g.shape:
@@ -88,26 +122,6 @@ def _diff(layer: str, name: str, expected: np.ndarray, got: np.ndarray, what: st
     )
 
 
-def _check_files(d: Path, manifest: Mapping[str, Any]) -> tuple[list[str], set[str]]:
-    problems: list[str] = []
-    bad: set[str] = set()
-    files: Mapping[str, str] = manifest.get("files", {})
-    for rel, digest in files.items():
-        path = d / rel
-        if not path.is_file():
-            problems.append(f"missing file {rel}")
-            bad.add(rel)
-        elif sha256_file(path) != digest:
-            problems.append(f"{rel}: SHA-256 mismatch (manifest {digest[:12]}…, file "
-                            f"{sha256_file(path)[:12]}…)")
-            bad.add(rel)
-    for p in sorted(d.rglob("*")):
-        rel = p.relative_to(d).as_posix()
-        if p.is_file() and rel != MANIFEST and rel not in files:
-            problems.append(f"unlisted file {rel}")
-    return problems, bad
-
-
 def check_vectors(vec_dir: str | Path, regenerate: bool | Regenerator = True) -> list[str]:
     """Every problem found in the vector set at ``vec_dir`` (empty list: it verifies).
 
@@ -116,10 +130,13 @@ def check_vectors(vec_dir: str | Path, regenerate: bool | Regenerator = True) ->
     """
     d = Path(vec_dir)
     try:
-        manifest = read_manifest(d)
+        manifest = load_manifest_json(d)
     except HwsimError as exc:
         return [str(exc)]
-    problems, bad_files = _check_files(d, manifest)
+    structure = manifest_problems(manifest)
+    if structure:
+        return [f"manifest {p}" for p in structure]
+    problems, bad_files = set_problems(d, manifest)
     loaded: dict[str, dict[str, Any]] = {}
     for entry in manifest["layers"]:
         name = entry["name"]
@@ -129,7 +146,7 @@ def check_vectors(vec_dir: str | Path, regenerate: bool | Regenerator = True) ->
         try:
             from_npz = load_layer_vectors(d, name, source="npz")
             from_hex = load_layer_vectors(d, name, source="hex")
-        except (HwsimError, ValueError, KeyError, OSError) as exc:
+        except (HwsimError, OSError) as exc:
             problems.append(f"layer {name}: cannot read: {exc}")
             continue
         for aname in entry["arrays"]:
@@ -139,29 +156,40 @@ def check_vectors(vec_dir: str | Path, regenerate: bool | Regenerator = True) ->
         loaded[name] = from_npz
         if entry["op"] in ("conv", "gemm") and "output" in entry["arrays"]:
             try:
+                _check_params(from_npz["op"], from_npz["params"])
                 rec = recompute_layer(from_npz)
-            except (HwsimError, KeyError, TypeError) as exc:
+            except HwsimError as exc:
                 problems.append(f"layer {name}: cannot recompute: {exc}")
+                continue
+            except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+                problems.append(f"layer {name}: cannot recompute: params or arrays malformed "
+                                f"({type(exc).__name__})")
                 continue
             for aname, value in rec.items():
                 msg = _diff(name, aname, value, from_npz[aname], "recomputed")
                 if msg:
                     problems.append(msg)
     if regenerate and manifest.get("source") is not None:
-        problems.extend(_check_regenerated(manifest, loaded, regenerate))
+        problems.extend(_check_regenerated(manifest, d, loaded, regenerate))
     return problems
 
 
-def _check_regenerated(manifest: Mapping[str, Any], loaded: Mapping[str, dict[str, Any]],
+def _check_regenerated(manifest: Mapping[str, Any], d: Path,
+                       loaded: Mapping[str, dict[str, Any]],
                        regenerate: bool | Regenerator) -> list[str]:
     if callable(regenerate):
         regen = regenerate
     else:
-        from hwsim.vectors.generate import regenerate as regen
+        from hwsim.vectors.generate import regenerate as from_source
+
+        regen = functools.partial(from_source, set_dir=d)
     try:
         fresh = regen(manifest)
     except (HwsimError, OSError) as exc:
         return [f"cannot regenerate from the recorded source: {exc}"]
+    except (KeyError, TypeError, ValueError) as exc:
+        return [f"cannot regenerate: the manifest's source or array_config is malformed "
+                f"({type(exc).__name__})"]
     problems: list[str] = []
     for entry in manifest["layers"]:
         name = entry["name"]

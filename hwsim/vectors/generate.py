@@ -14,6 +14,7 @@ from a manifest's ``source`` for :func:`hwsim.vectors.check_vectors`.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,20 +88,45 @@ def vectors_from_simulation(qgraph: QGraph, sim: ModelResult, config: ArrayConfi
     return out
 
 
-def _source_record(src: ModelSource, sample: int) -> dict[str, Any]:
-    from hwsim.report.evaluate import file_sha256, resolve_model_path
+#: Where a set stores what it was generated from (specs/vectors.md §5).
+SOURCE_MODEL = "source/model.onnx"
+SOURCE_CALIB = "source/calib.npy"
+SOURCE_INPUT = "source/input.npy"
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _source_record(src: ModelSource, sample: int, calib: np.ndarray, x: np.ndarray,
+                   ) -> tuple[dict[str, Any], dict[str, Path | bytes]]:
+    """The manifest's ``source`` and the files stored under ``source/`` (§5): the built-in
+    demo model with its own data is recorded by name; otherwise the model file is copied and
+    the calibration inputs and the simulated input are stored, so the set regenerates from
+    its own files only (``input_index`` records which input of the data it was)."""
+    from hwsim.report.evaluate import DEMO_MODEL, file_sha256, resolve_model_path
 
     rec = src.to_dict()
-    rec["sample"] = sample
-    rec["model_sha256"] = file_sha256(resolve_model_path(src.model))
-    for key in ("calib", "inputs", "labels"):
-        if rec.get(key):
-            rec[f"{key}_sha256"] = file_sha256(Path(rec[key]))
-    return rec
+    model_path = resolve_model_path(src.model)
+    rec["model_sha256"] = file_sha256(model_path)
+    rec["labels"] = None
+    if src.model == DEMO_MODEL and not src.calib and not src.inputs:
+        rec["sample"] = sample
+        return rec, {}
+    files: dict[str, Path | bytes] = {SOURCE_CALIB: _npy_bytes(calib),
+                                      SOURCE_INPUT: _npy_bytes(x)}
+    if src.model != DEMO_MODEL:
+        files[SOURCE_MODEL] = model_path
+        rec["model"] = SOURCE_MODEL
+    rec.update(calib=SOURCE_CALIB, inputs=SOURCE_INPUT, sample=0, input_index=sample)
+    return rec, files
 
 
-def _simulate_sample(src: ModelSource, config: ArrayConfig,
-                     sample: int) -> tuple[QGraph, ModelResult]:
+def _simulate_sample(src: ModelSource, config: ArrayConfig, sample: int,
+                     ) -> tuple[QGraph, ModelResult, np.ndarray, np.ndarray]:
+    """(qgraph, batch-1 simulation, calibration inputs, the simulated input [1, ...])."""
     from hwsim.report.evaluate import compile_for_array, load_source
     from hwsim.sim.graph import simulate_qgraph
     from hwsim.verify import single_input
@@ -110,8 +136,9 @@ def _simulate_sample(src: ModelSource, config: ArrayConfig,
     if not 0 <= sample < x.shape[0]:
         raise HwsimError(f"sample: expected an index in [0, {x.shape[0]}), got {sample}")
     qg = compile_for_array(graph, data.calib, src, config)
-    sim = simulate_qgraph(qg, {single_input(graph): x[sample:sample + 1]}, config)
-    return qg, sim
+    xs = x[sample:sample + 1]
+    sim = simulate_qgraph(qg, {single_input(graph): xs}, config)
+    return qg, sim, data.calib, xs
 
 
 def generate_vectors(
@@ -132,42 +159,78 @@ def generate_vectors(
     """
     if simulated is None:
         progress(f"simulating sample {sample} of {src.model}")
-        simulated = _simulate_sample(src, config, sample)
-    qg, sim = simulated
+        qg, sim, calib, xs = _simulate_sample(src, config, sample)
+    else:
+        from hwsim.report.evaluate import load_source
+
+        qg, sim = simulated
+        _, data = load_source(src)
+        calib, xs = data.calib, data.inputs[sample:sample + 1]
     lvs = vectors_from_simulation(qg, sim, config, layers)
+    source, source_files = _source_record(src, sample, calib, xs)
     progress(f"writing {len(lvs)} layer(s) to {out_dir}")
     meta = {
         "seed": src.seed,
         "model": qg.name,
         "array_config": config.to_dict(),
-        "source": _source_record(src, sample),
+        "source": source,
     }
-    return write_vectors(out_dir, lvs, meta)
+    return write_vectors(out_dir, lvs, meta, source_files=source_files)
 
 
-def regenerate(manifest: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+_SOURCE_KEYS = {"model", "calib", "inputs", "labels", "samples", "seed", "weights", "observer"}
+
+
+def _source_path(set_dir: Path, rel: object, key: str) -> str:
+    from hwsim.vectors.manifest import confined
+
+    try:
+        return str(confined(set_dir, rel, f"source.{key}"))
+    except HwsimError as exc:
+        raise HwsimError(f"{exc}; it is not followed (sets written by hwsim 0.1 recorded "
+                         "paths outside the set: rewrite the set, or check with "
+                         "--no-regenerate)") from None
+
+
+def regenerate(manifest: Mapping[str, Any],
+               set_dir: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """Rebuild every layer's arrays from the manifest's ``source`` and ``array_config``.
 
-    Raises HwsimError if the recorded model or data file changed (SHA-256) or is missing.
+    Source files are read only from inside ``set_dir`` (§1, §5); the built-in demo model is
+    resolved by name and must have the recorded SHA-256. Raises HwsimError naming the field
+    for a malformed, missing or outside source.
     """
-    from hwsim.report.evaluate import ModelSource, file_sha256, resolve_model_path
+    from hwsim.report.evaluate import DEMO_MODEL, ModelSource, file_sha256, resolve_model_path
     from hwsim.sim.config import array_config_from_dict
 
+    d = Path(set_dir)
     rec = dict(manifest["source"])
-    sample = int(rec.pop("sample", 0))
+    sample = rec.pop("sample", 0)
+    if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
+        raise HwsimError(f"source.sample: expected an int >= 0, got {sample!r:.40}")
     hashes = {k: rec.pop(k) for k in list(rec) if k.endswith("_sha256")}
+    rec.pop("input_index", None)
+    unknown = sorted(set(rec) - _SOURCE_KEYS)
+    if unknown:
+        raise HwsimError(f"source: unknown field(s) {unknown}; expected {sorted(_SOURCE_KEYS)}")
+    if rec.get("model") == DEMO_MODEL:
+        model_path = resolve_model_path(DEMO_MODEL)
+        if hashes.get("model_sha256") != file_sha256(model_path):
+            raise HwsimError(f"recorded model {DEMO_MODEL!r} differs from this hwsim's demo "
+                             "model (SHA-256)")
+    else:
+        rec["model"] = _source_path(d, rec.get("model"), "model")
+        if not Path(rec["model"]).is_file():
+            raise HwsimError(f"recorded model {manifest['source'].get('model')} is missing")
+    for key in ("calib", "inputs"):
+        if rec.get(key) is not None:
+            rec[key] = _source_path(d, rec[key], key)
+    rec["labels"] = None
     src = ModelSource(**rec)
-    model_path = resolve_model_path(src.model)
-    if not model_path.is_file():
-        raise HwsimError(f"recorded model {model_path} is missing")
-    if hashes.get("model_sha256") != file_sha256(model_path):
-        raise HwsimError(f"recorded model {model_path} changed since the vectors were written "
-                         "(SHA-256 differs)")
-    for key in ("calib", "inputs", "labels"):
-        if rec.get(key) and hashes.get(f"{key}_sha256") != file_sha256(Path(rec[key])):
-            raise HwsimError(f"recorded {key} file {rec[key]} changed (SHA-256 differs)")
+    if not isinstance(manifest.get("array_config"), dict):
+        raise HwsimError("array_config: expected an object (the ArrayConfig as a dict)")
     config = array_config_from_dict(manifest["array_config"], source="manifest array_config")
-    qg, sim = _simulate_sample(src, config, sample)
+    qg, sim, _, _ = _simulate_sample(src, config, sample)
     names = [entry["name"] for entry in manifest["layers"]]
     lvs = vectors_from_simulation(qg, sim, config, names)
     return {lv.name: {k: v.data for k, v in lv.arrays.items()} for lv in lvs}

@@ -8,9 +8,13 @@ manifest records.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from hwsim.errors import HwsimError
+
+_HEX_WORD = re.compile(r"[0-9a-f]+")
 
 
 def hex_digits(bits: int) -> int:
@@ -61,7 +65,8 @@ def encode_hex(values: np.ndarray, bits: int, signed: bool, name: str = "array")
 def decode_hex(text: str, bits: int, signed: bool, name: str = "array") -> np.ndarray:
     """Inverse of :func:`encode_hex`: a flat int64 array (uint64 for unsigned 64-bit words).
 
-    Raises HwsimError naming ``name`` and the line for a malformed or too-wide word.
+    Raises HwsimError naming ``name`` and the line number (never its text, §1) for a
+    malformed or too-wide word.
     """
     check_width(bits)
     width = hex_digits(bits)
@@ -73,11 +78,11 @@ def decode_hex(text: str, bits: int, signed: bool, name: str = "array") -> np.nd
     full = 1 << bits
     for i, line in enumerate(lines, start=1):
         if len(line) != width:
-            raise HwsimError(f"vector {name} line {i}: expected {width} hex digits, got {line!r}")
-        try:
-            w = int(line, 16)
-        except ValueError:
-            raise HwsimError(f"vector {name} line {i}: not hexadecimal: {line!r}") from None
+            raise HwsimError(f"vector {name} line {i}: expected {width} hex digits, got "
+                             f"{len(line)} characters")
+        if not _HEX_WORD.fullmatch(line):
+            raise HwsimError(f"vector {name} line {i}: not {width} lower-case hexadecimal digits")
+        w = int(line, 16)
         if w >= full:
             raise HwsimError(f"vector {name} line {i}: word {line} exceeds {bits} bits")
         out.append(w - full if signed and w >= half else w)

@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.vectors.hexfmt import decode_hex
-from hwsim.vectors.writer import FORMAT_NAME, MANIFEST
+from hwsim.vectors.hexfmt import decode_hex, hex_digits
+from hwsim.vectors.manifest import confined, load_manifest_json, manifest_problems
 
 #: Keys of :func:`load_layer_vectors`'s result that are not arrays.
 RESERVED_KEYS = ("op", "params", "formats")
 
 
 def read_manifest(vec_dir: str | Path) -> dict[str, Any]:
-    """The parsed manifest.json of a vector set.
+    """The parsed, structurally valid manifest.json of a vector set (§5).
 
-    Raises HwsimError if the directory has no manifest (an incomplete or interrupted write)
-    or the manifest is not a hwsim vector manifest.
+    Raises HwsimError if the directory has no manifest (an incomplete or interrupted write),
+    the manifest is not a hwsim vector manifest of a version this hwsim reads, or it is
+    malformed (the message names the first fields at fault).
     """
-    d = Path(vec_dir)
-    path = d / MANIFEST
-    if not d.is_dir():
-        raise HwsimError(f"vectors {d}: not a directory")
-    if not path.is_file():
-        raise HwsimError(f"vectors {d}: no {MANIFEST} (not a vector set, or an interrupted write)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HwsimError(f"vectors {path}: malformed JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise HwsimError(f"vectors {path}: not a {FORMAT_NAME} manifest")
+    manifest = load_manifest_json(vec_dir)
+    problems = manifest_problems(manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise HwsimError(f"vectors {Path(vec_dir) / 'manifest.json'}: malformed manifest: "
+                         f"{problems[0]}{more}")
     return manifest
 
 
@@ -51,15 +45,82 @@ def layer_entry(manifest: dict[str, Any], layer: str) -> dict[str, Any]:
     raise HwsimError(f"unknown layer {layer!r}; the vector set has {names}")
 
 
+def _count(shape: tuple[int, ...]) -> int:
+    n = 1
+    for v in shape:
+        n *= v
+    return n
+
+
+def _read_hex(d: Path, fmt: dict[str, Any]) -> np.ndarray:
+    rel = fmt["hex"]
+    path = confined(d, rel, "hex")
+    if not path.is_file():
+        raise HwsimError(f"vectors {d}: missing file {rel}")
+    shape = tuple(fmt["shape"])
+    expected = _count(shape) * (hex_digits(fmt["bits"]) + 1)
+    size = path.stat().st_size
+    if size != expected:
+        raise HwsimError(f"vectors {rel}: {size} bytes, expected {expected} "
+                         f"({_count(shape)} words of {hex_digits(fmt['bits'])} digits + newline)")
+    try:
+        text = path.read_bytes().decode("ascii")
+    except UnicodeDecodeError:
+        raise HwsimError(f"vectors {rel}: not ASCII text") from None
+    return decode_hex(text, fmt["bits"], fmt["signed"], name=rel).reshape(shape)
+
+
+def _npy_header(fh: Any, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a .npy header, without reading the data."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise HwsimError(f"vectors {what}: .npy format version {version} (expected 1.0 or 2.0)")
+    return tuple(shape), dtype
+
+
+def _read_npz(d: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+    rel = entry["npz"]
+    path = confined(d, rel, "npz")
+    if not path.is_file():
+        raise HwsimError(f"vectors {d}: missing file {rel}")
+    out: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise HwsimError(f"vectors {rel}: not an .npz archive")
+            for name, fmt in entry["arrays"].items():
+                if name not in npz.files:
+                    raise HwsimError(f"vectors {rel}: no array {name!r}")
+                with npz.zip.open(f"{name}.npy") as fh:
+                    shape, dtype = _npy_header(fh, f"{rel} array {name!r}")
+                if tuple(shape) != tuple(fmt["shape"]) or dtype not in (np.int64, np.uint64):
+                    raise HwsimError(
+                        f"vectors {rel} array {name!r}: header says {dtype} {tuple(shape)}, "
+                        f"expected int64/uint64 {tuple(fmt['shape'])}")
+                out[name] = np.array(npz[name])
+    except (ValueError, OSError, EOFError, KeyError) as exc:
+        if isinstance(exc, HwsimError):
+            raise
+        raise HwsimError(f"vectors {rel}: unreadable .npz ({type(exc).__name__})") from None
+    return out
+
+
 def load_layer_vectors(vec_dir: str | Path, layer: str, source: str = "npz") -> dict[str, Any]:
     """All arrays of one layer, shaped as recorded, plus ``op``, ``params`` and ``formats``.
 
     ``source="npz"`` reads ``vectors.npz``; ``source="hex"`` parses the ``.hex`` files
     (what the RTL reads with ``$readmemh``). Arrays are int64 (uint64 for unsigned 64-bit
     words). ``formats[name]`` holds ``bits``, ``signed``, ``axes``, ``shape`` and ``hex``
-    (the file name relative to ``vec_dir``).
+    (the file name relative to ``vec_dir``). Every path is confined to the set (§1) and
+    every file's size or header is checked against the manifest before it is read (§5).
     """
     d = Path(vec_dir)
+    if source not in ("npz", "hex"):
+        raise HwsimError(f"load_layer_vectors source: expected 'npz' or 'hex', got {source!r}")
     entry = layer_entry(read_manifest(d), layer)
     out: dict[str, Any] = {
         "op": entry["op"],
@@ -67,26 +128,8 @@ def load_layer_vectors(vec_dir: str | Path, layer: str, source: str = "npz") -> 
         "formats": entry["arrays"],
     }
     if source == "npz":
-        path = d / entry["npz"]
-        if not path.is_file():
-            raise HwsimError(f"vectors {d}: missing file {entry['npz']}")
-        with np.load(path, allow_pickle=False) as npz:
-            for name in entry["arrays"]:
-                out[name] = np.array(npz[name])
-    elif source == "hex":
-        for name, fmt in entry["arrays"].items():
-            path = d / fmt["hex"]
-            if not path.is_file():
-                raise HwsimError(f"vectors {d}: missing file {fmt['hex']}")
-            flat = decode_hex(path.read_text(encoding="ascii"), fmt["bits"], fmt["signed"],
-                              name=fmt["hex"])
-            shape = tuple(fmt["shape"])
-            if flat.size != int(np.prod(shape, dtype=np.int64)):
-                raise HwsimError(
-                    f"vectors {fmt['hex']}: {flat.size} words, expected {shape} = "
-                    f"{int(np.prod(shape, dtype=np.int64))}"
-                )
-            out[name] = flat.reshape(shape)
+        out.update(_read_npz(d, entry))
     else:
-        raise HwsimError(f"load_layer_vectors source: expected 'npz' or 'hex', got {source!r}")
+        for name, fmt in entry["arrays"].items():
+            out[name] = _read_hex(d, fmt)
     return out

@@ -1,23 +1,26 @@
-"""Writing a golden-vector set atomically (specs/vectors.md §1, §3, §4).
+"""Writing a golden-vector set atomically, as a store that only replaces what it wrote
+(specs/vectors.md §1, §3, §4).
 
 A set is a directory::
 
     manifest.json                 written last; its presence means "complete"
     <layer>/<array>.hex           $readmemh text, one word per line (§2)
     <layer>/vectors.npz           the same arrays as int64 (uint64 for unsigned 64-bit) (§3)
+    source/...                    model and data to regenerate from (§5), when given
 
-:func:`write_vectors` builds the whole set in a temporary directory next to the target
-(``.<name>.tmp-XXXX``), writes ``manifest.json`` last, then renames the directory into
-place. An exception (or a killed process) before the rename leaves the target untouched
-and never leaves a manifest in it; on an exception the temporary directory is removed.
+:func:`write_vectors` builds the whole set in a locked temporary directory next to the
+target (``.<name>.tmp-XXXX``), writes ``manifest.json`` last, then installs it under a lock
+on the parent directory: into an absent or empty target, or by an atomic swap with a
+*complete* hwsim vector set (:func:`hwsim.vectors.manifest.complete_set_problems`). Anything
+else at the target is refused and left untouched. Stale temporaries of killed writers that
+are provably hwsim's are removed; others are left alone.
 """
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,12 +32,23 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.errors import HwsimError
+from hwsim.fileio import exchange_dirs, flock_dir, try_flock_dir
 from hwsim.vectors.hexfmt import check_width, encode_hex, hex_digits
+from hwsim.vectors.manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    NAME_RE,
+    PARTIAL_MARKER,
+    complete_set_problems,
+    path_problem,
+    sha256_file,
+)
 
-MANIFEST = "manifest.json"
-FORMAT_NAME = "hwsim-vectors"
-FORMAT_VERSION = 1
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "LayerVectors", "VectorArray",
+           "sha256_file", "write_vectors"]
+
+_NAME_RE = NAME_RE
 
 
 @dataclass(frozen=True)
@@ -79,15 +93,6 @@ class LayerVectors:
                 raise HwsimError(f"layer {self.name} array name {k!r}: expected [A-Za-z0-9_.-]+")
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _npz_dtype(va: VectorArray) -> type:
     return np.uint64 if (va.bits == 64 and not va.signed) else np.int64
 
@@ -123,49 +128,114 @@ def _write_layer(tmp: Path, lv: LayerVectors) -> dict[str, Any]:
     }
 
 
+def _is_stale_hwsim_temp(p: Path) -> bool:
+    """A sibling temporary that a killed hwsim writer left (§1 Leftovers)."""
+    if p.is_symlink() or not p.is_dir():
+        return False
+    entries = list(p.iterdir())
+    if not entries or (p / PARTIAL_MARKER).is_file():
+        return True
+    if len(entries) == 1 and entries[0].name in ("set", "held") and entries[0].is_dir():
+        # an old set moved aside: hwsim 0.1's .old-*/set, or a swap interrupted mid-way
+        return not complete_set_problems(entries[0])
+    return not complete_set_problems(p)
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove the ``.<name>.{tmp,old,swap}-*`` siblings of ``target`` that no live
+    writer holds and that are provably hwsim's; leave anything else alone (§1)."""
+    for p in sorted(target.parent.glob(f".{glob.escape(target.name)}.*-*")):
+        kind = p.name[len(target.name) + 2:].split("-", 1)[0]
+        if kind not in ("tmp", "old", "swap"):
+            continue
+        fd = try_flock_dir(p)
+        if fd is None:
+            continue
+        try:
+            if _is_stale_hwsim_temp(p):
+                shutil.rmtree(p)
+        finally:
+            os.close(fd)
+
+
 def _install(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing vector set or empty dir is replaced."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    if not target.is_dir():
-        raise HwsimError(f"vectors output {target}: exists and is not a directory")
-    if any(target.iterdir()) and not (target / MANIFEST).exists():
-        raise HwsimError(
-            f"vectors output {target}: a non-empty directory that is not a vector set; "
-            "choose another --out"
-        )
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    os.replace(target, old / "set")
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    """Put the complete set ``tmp`` at ``target`` under the parent-directory lock (§1)."""
+    with flock_dir(target.parent):
+        _remove_stale_temporaries(target)
+        if target.is_symlink():
+            raise HwsimError(f"vectors output {target}: is a symbolic link; give the directory "
+                             "itself (hwsim replaces only a vector set it wrote)")
+        if not target.exists():
+            os.rename(tmp, target)
+            return
+        if not target.is_dir():
+            raise HwsimError(f"vectors output {target}: exists and is not a directory; "
+                             "choose another --out")
+        if not any(target.iterdir()):
+            os.rename(tmp, target)
+            return
+        problems = complete_set_problems(target)
+        if problems:
+            reason = problems[0].replace(f"vectors {target}: ", "")
+            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+            raise HwsimError(
+                f"vectors output {target}: not a vector set; choose another --out (hwsim "
+                f"replaces only a complete set it wrote, unchanged; here: {reason}{more})"
+            )
+        exchange_dirs(tmp, target)
+        shutil.rmtree(tmp)
+
+
+def _write_source_files(tmp: Path, files: Mapping[str, Path | bytes]) -> None:
+    for rel, content in files.items():
+        why = path_problem(rel)
+        if why or rel.split("/")[0] != "source":
+            raise HwsimError(f"vectors source file {rel!r}: expected a path under source/ "
+                             f"({why or 'outside source/'})")
+        dest = tmp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            dest.write_bytes(content)
+        else:
+            shutil.copyfile(content, dest)
 
 
 def write_vectors(
     out_dir: str | Path,
     layers: Sequence[LayerVectors],
     meta: Mapping[str, Any] | None = None,
+    source_files: Mapping[str, Path | bytes] | None = None,
 ) -> Path:
     """Write ``layers`` as a vector set at ``out_dir`` atomically; returns the path.
 
     ``meta`` is JSON-compatible data recorded in the manifest (e.g. ``seed``,
-    ``array_config``, ``source`` — the model and options needed to regenerate, §4).
-    An existing vector set at ``out_dir`` is replaced; another non-empty directory is an
-    error. Layer names must be unique.
+    ``array_config``, ``source`` — the model and options needed to regenerate, §5).
+    ``source_files`` maps set paths under ``source/`` to a file to copy or bytes to write
+    (§5); they are hashed in ``files`` like the vectors. An existing complete vector set at
+    ``out_dir`` is replaced atomically; anything else there is an error and is left as it
+    is (§1). Layer names must be unique.
     """
-    target = Path(out_dir).resolve()
+    target = Path(out_dir).absolute()
     names = [lv.name for lv in layers]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise HwsimError(f"vectors: duplicate layer name(s) {dup}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    if names and "source" in names and source_files:
+        raise HwsimError("vectors: a layer named 'source' clashes with the source/ directory")
+    parent = target.parent
+    if parent.exists() and not parent.is_dir():
+        raise HwsimError(f"vectors output {target}: {parent} is not a directory")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+    fd = try_flock_dir(tmp)
     try:
+        (tmp / PARTIAL_MARKER).write_bytes(b"")
         layer_meta = [_write_layer(tmp, lv) for lv in layers]
+        _write_source_files(tmp, source_files or {})
         files = {
             p.relative_to(tmp).as_posix(): sha256_file(p)
             for p in sorted(tmp.rglob("*"))
-            if p.is_file()
+            if p.is_file() and p.name != PARTIAL_MARKER
         }
         manifest = {
             "format": FORMAT_NAME,
@@ -179,8 +249,12 @@ def write_vectors(
         part = tmp / (MANIFEST + ".part")
         part.write_text(text, encoding="utf-8")
         os.replace(part, tmp / MANIFEST)
+        (tmp / PARTIAL_MARKER).unlink()
         _install(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if fd is not None:
+            os.close(fd)
     return target
