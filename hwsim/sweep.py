@@ -253,6 +253,16 @@ def _evaluate_task(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]) 
     return row | {"status": "ok"} | metrics
 
 
+def _evaluate_task_one_thread(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]
+                              ) -> dict[str, Any]:
+    """:func:`_evaluate_task` with BLAS limited to one thread: design points already run in
+    parallel, and nested BLAS threads would oversubscribe the cores."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _evaluate_task(task)
+
+
 def _run_dask(address: str, tasks: list[Any]) -> list[dict[str, Any]]:
     try:
         from dask.distributed import Client
@@ -265,7 +275,7 @@ def _run_dask(address: str, tasks: list[Any]) -> list[dict[str, Any]]:
     except OSError as exc:
         raise HwsimError(f"dask scheduler {address}: cannot connect: {exc}") from None
     with client:
-        futures = client.map(_evaluate_task, tasks, pure=False)
+        futures = client.map(_evaluate_task_one_thread, tasks, pure=False)
         return list(client.gather(futures))
 
 
@@ -297,7 +307,7 @@ def run_sweep(
     else:
         results = [None] * len(tasks)  # type: ignore[list-item]
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as ex:
-            futs = {ex.submit(_evaluate_task, t): i for i, t in enumerate(tasks)}
+            futs = {ex.submit(_evaluate_task_one_thread, t): i for i, t in enumerate(tasks)}
             for done, fut in enumerate(concurrent.futures.as_completed(futs), start=1):
                 results[futs[fut]] = fut.result()
                 if progress:

@@ -1,5 +1,7 @@
-"""The integer golden model: runs a :class:`~hwsim.compiler.qgraph.QGraph` with the naive
-int64 kernels of :mod:`hwsim.reference.golden_ops` (specs/arithmetic.md §7, §8, §10).
+"""The integer golden model: runs a :class:`~hwsim.compiler.qgraph.QGraph` with the integer
+kernels of :mod:`hwsim.reference.golden_ops` (specs/arithmetic.md §7, §8, §10). MAC layers
+use the exact engine (:mod:`hwsim.exact`, §7.4), proved equal to the literal §7 kernels
+(``conv2d_acc_literal`` / ``gemm_acc_literal``) by ``tests/test_golden_fast_vs_literal.py``.
 
 It is the living definition of what the accelerator computes; the fake-quant reference,
 the cycle model and the RTL must equal it bit for bit (in the modes declared exact).

@@ -1,21 +1,33 @@
-"""Naive integer kernels of the golden model: int64 in, int64 out, loops that read like the spec.
+"""Integer kernels of the golden model: int64 in, int64 out (specs/arithmetic.md §7, §10).
 
 Every kernel is a pure function of integer arrays (activations NCHW or NK). They implement
 §7 (the MAC and the accumulator) and §10 (element-wise ops, pooling) of
 ``specs/arithmetic.md``; requantization (§8) is :func:`hwsim.arith.requantize`.
 
-Loop order: the accumulator of each output is initialised with the folded bias and the
-products are added in ascending reduction index k, k enumerating (input channel within the
-group, kh, kw) in row-major order (§7). Only the reduction over k is vectorised, and only
-where the order cannot change the result: with the ``wrap`` policy (addition modulo 2^bits
-is associative) the sum is taken at once and the per-step overflow events are counted from
-the prefix sums; ``saturate`` and ``error`` use the sequential :func:`hwsim.arith.accumulate`.
+Two implementations of the §7 accumulators, proved equal by
+``tests/test_golden_fast_vs_literal.py``:
+
+* :func:`conv2d_acc` / :func:`gemm_acc` — what the golden model runs: the exact engine
+  :mod:`hwsim.exact` (exact sums on float BLAS, then the step-by-step §7 order only for the
+  outputs whose bound ``|bias| + Σ|w||x|`` says they could overflow; §7.4). Same results,
+  event counts and error messages as the literal kernels.
+* :func:`conv2d_acc_literal` / :func:`gemm_acc_literal` — the executable specification, for
+  small shapes: the accumulator of each output is initialised with the folded bias and the
+  products are added in ascending reduction index k, k enumerating (input channel within
+  the group, kh, kw) in row-major order (§7). Only the reduction over k is vectorised, and
+  only where the order cannot change the result: with the ``wrap`` policy (addition modulo
+  2^bits is associative) the sum is taken at once and the per-step overflow events are
+  counted from the prefix sums (:func:`reduce_products`); ``saturate`` and ``error`` use
+  the sequential :func:`hwsim.arith.accumulate`. They materialise every product.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from hwsim import exact
 from hwsim.arith import (
     AccumulatorOverflowError,
     RequantParams,
@@ -89,11 +101,12 @@ def _windows(xp: np.ndarray, kh: int, kw: int, oh: int, ow: int,
     return out
 
 
-def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: int,
+def conv2d_acc_literal(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: int,
                strides: tuple[int, int], pads: tuple[int, int, int, int],
                dilations: tuple[int, int], group: int, acc_bits: int,
                policy: str) -> tuple[np.ndarray, int]:
-    """§7 accumulators of a 2-D convolution: acc[n, m, oh, ow] = bias[m] + Σ_k w·x.
+    """§7 accumulators of a 2-D convolution, literally (the executable spec):
+    acc[n, m, oh, ow] = bias[m] + Σ_k w·x.
 
     x: int [N, C, H, W] codes; w: int [M, C/group, KH, KW]; bias: int [M] (already folded:
     it contains −x_zero_point·Σw). Padding positions hold ``x_zero_point``. Returns the
@@ -129,9 +142,10 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: 
     return acc, events
 
 
-def gemm_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, acc_bits: int,
+def gemm_acc_literal(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, acc_bits: int,
              policy: str) -> tuple[np.ndarray, int]:
-    """§7 accumulators of y = x·wᵀ: acc[n, m] = bias[m] + Σ_k w[m, k]·x[n, k].
+    """§7 accumulators of y = x·wᵀ, literally (the executable spec):
+    acc[n, m] = bias[m] + Σ_k w[m, k]·x[n, k].
 
     x: int [N, K]; w: int [M, K]; bias: int [M] (folded). Returns (acc int64 [N, M], events).
     """
@@ -146,6 +160,126 @@ def gemm_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, acc_bits: int,
         except AccumulatorOverflowError as exc:
             raise AccumulatorOverflowError(f"row {b} (index = output feature): {exc}") from exc
         events += ev
+    return acc, events
+
+
+def _check_group_bias(bias: np.ndarray, group: int, bits: int) -> None:
+    """The bias check of :func:`reduce_products` / :func:`hwsim.arith.accumulate` (§7.3
+    step 1), group by group as the literal kernels meet them."""
+    lo, hi = _bounds(bits)
+    for part in np.split(bias, group):
+        if part.size and (int(part.min()) < lo or int(part.max()) > hi):
+            raise HwsimError(
+                f"bias: the folded bias must fit the {bits}-bit accumulator [{lo}, {hi}], got "
+                f"range [{int(part.min())}, {int(part.max())}]"
+            )
+
+
+def _first_overflow(products_of: Callable[[np.ndarray], np.ndarray], bias: np.ndarray,
+                    flat: np.ndarray, bits: int) -> tuple[int, int, int, int, int]:
+    """Where the literal §7 loop raises under ``error`` among outputs ``flat`` (flat indices
+    in the literal kernel's output block, each known to overflow): the smallest k at which
+    an exact prefix sum leaves the range, then the smallest flat index. ``products_of(rows)``
+    gives the products ``[len(rows), K]`` of outputs ``flat[rows]``, ``bias`` their biases.
+    Returns (flat index, k, acc before, product, sum)."""
+    lo, hi = _bounds(bits)
+    best: tuple[int, int, int, int, int] | None = None
+    step = 4096
+    for r0 in range(0, flat.size, step):
+        rows = np.arange(r0, min(r0 + step, flat.size))
+        prod = products_of(rows)
+        prefix = bias[rows, None] + np.cumsum(prod, axis=1, dtype=np.int64)
+        out = (prefix < lo) | (prefix > hi)
+        ks = np.argmax(out, axis=1)
+        for i in np.lexsort((flat[rows], ks)):
+            k = int(ks[i])
+            cand = (k, int(flat[rows[i]]))
+            if best is None or cand < (best[1], best[0]):
+                before = int(prefix[i, k - 1]) if k else int(bias[rows[i]])
+                best = (cand[1], k, before, int(prod[i, k]), int(prefix[i, k]))
+            break
+    assert best is not None
+    return best
+
+
+def _overflow_message(flat: int, shape: tuple[int, ...], k: int, before: int, p: int,
+                      s: int, bits: int) -> str:
+    lo, hi = _bounds(bits)
+    idx = tuple(int(i) for i in np.unravel_index(flat, shape))
+    return (f"accumulator overflow at output index {idx}, k = {k}: {before} + {p} = {s} is "
+            f"outside the {bits}-bit range [{lo}, {hi}]")
+
+
+def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: int,
+               strides: tuple[int, int], pads: tuple[int, int, int, int],
+               dilations: tuple[int, int], group: int, acc_bits: int,
+               policy: str) -> tuple[np.ndarray, int]:
+    """§7 accumulators of a 2-D convolution: acc[n, m, oh, ow] = bias[m] + Σ_k w·x.
+
+    x: int [N, C, H, W] codes; w: int [M, C/group, KH, KW]; bias: int [M] (already folded:
+    it contains −x_zero_point·Σw). Padding positions hold ``x_zero_point``. Returns the
+    int64 accumulators [N, M, OH, OW] and the overflow event count — equal to
+    :func:`conv2d_acc_literal` (values, counts, errors), computed by the exact engine
+    (:func:`hwsim.exact.conv2d_acc`, arithmetic.md §7.4).
+    """
+    bias = np.asarray(bias, dtype=np.int64)
+    w = np.asarray(w)
+    if np.asarray(x).shape[0]:
+        _check_group_bias(bias, int(group), acc_bits)
+    acc, events, hits = exact.conv2d_acc(
+        x, w, bias, x_zero_point=x_zero_point, strides=strides, pads=pads,
+        dilations=dilations, group=group, acc_bits=acc_bits, policy=policy)
+    if policy == "error" and hits.index.shape[0]:
+        mg = w.shape[0] // group
+        idx = hits.index
+        key = idx[:, 0] * group + idx[:, 1] // mg
+        first = int(key.min())
+        b, g = divmod(first, group)
+        sel = idx[key == first]
+        _, oh, ow = acc.shape[1:]
+        flat = ((sel[:, 1] - g * mg) * oh + sel[:, 2]) * ow + sel[:, 3]
+        cols, _, _ = exact.conv_columns(np.asarray(x)[b:b + 1], w.shape[2:], strides, pads,
+                                        dilations, x_zero_point, np.int64)
+        kg = w[0].size
+        cols = cols[g * kg:(g + 1) * kg]
+        wk = w.reshape(w.shape[0], kg).astype(np.int64)
+
+        def products_of(rows: np.ndarray) -> np.ndarray:
+            return wk[sel[rows, 1]] * cols[:, sel[rows, 2] * ow + sel[rows, 3]].T
+
+        f, k, before, p, s = _first_overflow(products_of, bias[sel[:, 1]], flat, acc_bits)
+        raise AccumulatorOverflowError(
+            f"image {b}, output channels from {g * mg} (index = channel offset, oh, ow): "
+            + _overflow_message(f, (mg, oh, ow), k, before, p, s, acc_bits))
+    return acc, events
+
+
+def gemm_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, acc_bits: int,
+             policy: str) -> tuple[np.ndarray, int]:
+    """§7 accumulators of y = x·wᵀ: acc[n, m] = bias[m] + Σ_k w[m, k]·x[n, k].
+
+    x: int [N, K]; w: int [M, K]; bias: int [M] (folded). Returns (acc int64 [N, M], events)
+    — equal to :func:`gemm_acc_literal`, computed by the exact engine
+    (:func:`hwsim.exact.gemm_acc`, arithmetic.md §7.4).
+    """
+    bias = np.asarray(bias, dtype=np.int64)
+    x = np.asarray(x)
+    if x.shape[0]:
+        _check_group_bias(bias, 1, acc_bits)
+    acc, events, hits = exact.gemm_acc(x, w, bias, acc_bits=acc_bits, policy=policy)
+    if policy == "error" and hits.index.shape[0]:
+        b = int(hits.index[:, 0].min())
+        feats = hits.index[hits.index[:, 0] == b, 1]
+        xb = x[b].astype(np.int64)
+        wk = np.asarray(w, dtype=np.int64)
+
+        def products_of(rows: np.ndarray) -> np.ndarray:
+            return wk[feats[rows]] * xb[None, :]
+
+        f, k, before, p, s = _first_overflow(products_of, bias[feats], feats, acc_bits)
+        raise AccumulatorOverflowError(
+            f"row {b} (index = output feature): "
+            + _overflow_message(f, (w.shape[0],), k, before, p, s, acc_bits))
     return acc, events
 
 

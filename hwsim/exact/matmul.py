@@ -1,0 +1,104 @@
+"""Exact integer matrix products on floating-point BLAS (specs/arithmetic.md §7.4).
+
+An integer product ``L @ R`` is computed in float32 (or float64) BLAS on blocks of the
+reduction axis short enough that no partial sum can leave the range where every integer is
+exactly representable, whatever order, blocking, vectorisation or FMA BLAS uses:
+
+    block · max|L| · max|R| ≤ 2^24 (float32)        or  ≤ 2^53 (float64)
+
+Every partial sum over a subset of a block is an integer bounded by that product (§7.4), so
+each block result is the exact integer; block results are added in float64 (exact while
+``K · max|L| · max|R| ≤ 2^53``) or else in int64. The plan (:func:`plan_product`) takes
+float32 when its blocks hold at least :data:`MIN_F32_BLOCK` terms (or all of ``K``) — int8 /
+uint8 × int8 give blocks of 514..1024 — and float64 otherwise (int16 activations, fp8
+weights carried as ``v·2^9``).
+
+BLAS runs with its own thread count; callers that run many products in parallel processes
+(sweeps) limit BLAS to one thread around the call (``threadpoolctl``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hwsim.errors import HwsimError
+
+__all__ = ["F32_EXACT", "F64_EXACT", "MIN_F32_BLOCK", "ProductPlan", "plan_product",
+           "max_abs", "blocked_matmul", "exact_matmul"]
+
+#: Every integer of magnitude ≤ 2^24 is a float32; ≤ 2^53 a float64.
+F32_EXACT = 1 << 24
+F64_EXACT = 1 << 53
+#: Smallest float32 K-block worth taking over one float64 product (measured: a float64 GEMM
+#: costs about two float32 ones here; a 256-deep block keeps float32 BLAS near full speed).
+MIN_F32_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class ProductPlan:
+    """How to compute an exact product with reduction length ``k``: operands cast to
+    ``dtype`` (float32 / float64, or int64 when even float64 blocks of one term are not
+    exact), reduction split in blocks of ``block`` terms, block results summed in float64
+    when ``sum_f64`` (the whole sum is below 2^53) else in int64."""
+
+    dtype: type
+    block: int
+    sum_f64: bool
+
+
+def max_abs(a: npt.NDArray) -> int:
+    """max |a| as a Python int (0 for an empty array)."""
+    if a.size == 0:
+        return 0
+    return max(abs(int(a.min())), abs(int(a.max())))
+
+
+def plan_product(lmax: int, rmax: int, k: int) -> ProductPlan:
+    """§7.4 plan for a reduction of ``k`` products with ``|l| ≤ lmax``, ``|r| ≤ rmax``."""
+    prod = max(int(lmax) * int(rmax), 1)
+    k = max(int(k), 1)
+    sum_f64 = k * prod <= F64_EXACT
+    b32 = F32_EXACT // prod
+    if b32 >= min(k, MIN_F32_BLOCK):
+        return ProductPlan(np.float32, min(b32, k), sum_f64)
+    b64 = F64_EXACT // prod
+    if b64 >= 1:
+        return ProductPlan(np.float64, min(b64, k), sum_f64)
+    return ProductPlan(np.int64, k, False)
+
+
+def blocked_matmul(left: npt.NDArray, right: npt.NDArray, plan: ProductPlan) -> npt.NDArray:
+    """``left @ right`` (numpy matmul semantics, so stacked operands work) summed over
+    K-blocks of ``plan.block`` (the last axis of ``left``, the second-to-last of ``right``).
+
+    The operands must already hold integers of ``plan.dtype`` satisfying the plan's bound.
+    Returns the exact integer result as float32 (one block), float64 or int64."""
+    k = left.shape[-1]
+    if plan.dtype is np.int64:
+        if k * max_abs(left) * max_abs(right) >= 1 << 63:
+            raise HwsimError("exact product: |sum| could reach 2^63; operands too wide")
+        return np.matmul(left.astype(np.int64), right.astype(np.int64))
+    if plan.block >= k:
+        return np.matmul(left, right)
+    total = None
+    for k0 in range(0, k, plan.block):
+        part = np.matmul(left[..., k0:k0 + plan.block], right[..., k0:k0 + plan.block, :])
+        if total is None:
+            total = part.astype(np.float64 if plan.sum_f64 else np.int64)
+        elif plan.sum_f64:
+            total += part
+        else:
+            total += part.astype(np.int64)
+    return total
+
+
+def exact_matmul(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    """``a @ w`` for integer ``a[M, K]``, ``w[K, N]``, exact, as int64 (§7.4)."""
+    a = np.asarray(a)
+    w = np.asarray(w)
+    plan = plan_product(max_abs(a), max_abs(w), a.shape[1])
+    return blocked_matmul(a.astype(plan.dtype, copy=False), w.astype(plan.dtype, copy=False),
+                          plan).astype(np.int64)
