@@ -74,6 +74,8 @@ def _os_error_line(exc: OSError) -> str:
     names = [str(os.fsdecode(f)) for f in (exc.filename, exc.filename2) if f is not None]
     if not names:
         return f"{what} ({type(exc).__name__})"
+    if type(exc) is FileNotFoundError:
+        return f"file not found: {names[0]}"
     hint = {
         IsADirectoryError: "; expected a file, not a directory",
         NotADirectoryError: "; a component of the path is a file, expected a directory",

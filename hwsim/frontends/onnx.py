@@ -1,8 +1,9 @@
 """Import float ONNX models into the float IR (specs/ir.md §6).
 
-:func:`load_onnx` reads an ONNX model (path, bytes or ``onnx.ModelProto``) of opset >= 13
-with float32 tensors and static shapes (a symbolic batch dimension becomes 1; see
-:func:`hwsim.ir.with_batch`) and returns a verified :class:`~hwsim.ir.Graph`.
+:func:`load_onnx` reads an ONNX model (path, bytes or ``onnx.ModelProto``) of ai.onnx opset
+13..22 (:data:`MIN_OPSET`, :data:`MAX_OPSET`) with finite float32 tensors and static shapes
+(a symbolic batch dimension becomes 1; see :func:`hwsim.ir.with_batch`) and returns a
+verified :class:`~hwsim.ir.Graph`.
 
 ONNX ops and their IR ops: Conv → conv2d, MatMul → matmul, Gemm → gemm, Add → add,
 Relu → relu, Clip → clip, MaxPool → maxpool2d, AveragePool → avgpool2d,
@@ -27,6 +28,9 @@ from hwsim.ir.ops import Op, infer_node, normalize_attrs
 
 #: The lowest ai.onnx opset accepted.
 MIN_OPSET = 13
+#: The highest ai.onnx opset accepted (the op semantics imported here are those of opsets
+#: 13..22; a later opset may change them, so it is refused rather than guessed).
+MAX_OPSET = 22
 
 #: ONNX ops the frontend imports.
 SUPPORTED_OPS = (
@@ -77,12 +81,35 @@ def _read_model(source: Any) -> Any:
     if isinstance(source, (str, os.PathLike)):
         from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
-        if any(uses_external_data(t) for t in model.graph.initializer):
+        external = [t for t in model.graph.initializer if uses_external_data(t)]
+        if external:
+            base = os.path.dirname(os.fspath(source)) or "."
+            for t in external:
+                _check_external_location(t, base, what)
             try:
-                load_external_data_for_model(model, os.path.dirname(os.fspath(source)))
-            except (OSError, ValueError) as e:
-                raise ModelError(f"{what}: cannot load external tensor data: {e}") from None
+                load_external_data_for_model(model, base)
+            except Exception as e:  # noqa: BLE001 - onnx refuses with assorted types
+                msg = " ".join(str(e).split())[:200]
+                raise ModelError(f"{what}: cannot load the external data of initializer(s) "
+                                 f"{[t.name for t in external]}: {msg}") from None
     return model
+
+
+def _check_external_location(tensor: Any, base: str, what: str) -> None:
+    """External data of ``tensor`` is a regular file inside the model's directory ``base``
+    (a relative path, no ``..``, not a symlink leading out)."""
+    entries = {e.key: e.value for e in tensor.external_data}
+    loc = entries.get("location", "")
+    where = f"{what}: initializer {tensor.name!r} external data {loc!r}"
+    if not loc or os.path.isabs(loc) or ".." in loc.replace("\\", "/").split("/"):
+        raise ModelError(f"{where}: expected a relative path inside the model's directory")
+    root = os.path.realpath(base)
+    full = os.path.realpath(os.path.join(base, loc))
+    if os.path.commonpath([root, full]) != root:
+        raise ModelError(f"{where}: resolves outside the model's directory (symlink); "
+                         "expected a file inside it")
+    if not os.path.isfile(full):
+        raise ModelError(f"{where}: no such file next to the model")
 
 
 def _check_names(model: Any, what: str) -> None:
@@ -108,15 +135,17 @@ def _check_opset(model: Any) -> None:
     if version is None:
         raise ModelError("ONNX model does not import the ai.onnx opset; hwsim needs "
                          f"opset >= {MIN_OPSET}")
-    if version < MIN_OPSET:
-        raise ModelError(f"ONNX model uses ai.onnx opset {version}; hwsim supports opset >= "
-                         f"{MIN_OPSET} (convert with onnx.version_converter.convert_version)")
+    if not MIN_OPSET <= version <= MAX_OPSET:
+        raise ModelError(f"ONNX model uses ai.onnx opset {version}; hwsim supports opsets "
+                         f"{MIN_OPSET}..{MAX_OPSET} (convert with "
+                         "onnx.version_converter.convert_version)")
 
 
 class _Importer:
     """One ONNX graph → IR conversion (state kept here, not in globals)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, what: str = "ONNX model") -> None:
+        self.what = what
         self.onnx = _onnx()
         self.graph = model.graph
         self.consts: dict[str, np.ndarray] = {}
@@ -157,6 +186,10 @@ class _Importer:
             if arr.dtype != np.float32:
                 raise ModelError(f"{where}: tensor {name!r} has dtype {arr.dtype.name}; "
                                  "only float32 data tensors are supported")
+            if arr.size and not np.all(np.isfinite(arr)):
+                i = int(np.argmax(~np.isfinite(arr.reshape(-1))))
+                raise ModelError(f"{self.what}: {where}: tensor {name!r} has a NaN or Inf "
+                                 f"value (flat index {i}); expected finite float32 values")
             self.used_inits[r] = arr
             self.infos[r] = TensorInfo(r, arr.shape, "float32")
             return r
@@ -214,6 +247,9 @@ class _Importer:
             for i, d in enumerate(tt.shape.dim):
                 if d.HasField("dim_value") and d.dim_value > 0:
                     shape.append(d.dim_value)
+                elif d.HasField("dim_value"):
+                    raise ModelError(f"{where} has size {d.dim_value} in dimension {i}; "
+                                     "expected sizes >= 1 (empty tensors are not supported)")
                 elif i == 0:
                     shape.append(1)
                 else:
@@ -623,11 +659,35 @@ def load_onnx(source: str | os.PathLike[str] | bytes | Any, *, name: str | None 
     onnx = _onnx()
     model = _read_model(source)
     _check_opset(model)
-    imp = _Importer(model)
+    what = (f"ONNX file {os.fspath(source)!r}" if isinstance(source, (str, os.PathLike))
+            else "ONNX model")
+    imp = _Importer(model, what)
     imp.prepare()
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"ONNX checker rejected the model: {first}") from None
-    return imp.run(name or model.graph.name or "onnx_model")
+    graph = imp.run(name or model.graph.name or "onnx_model")
+    check_graph_memory(graph, what)
+    return graph
+
+
+def check_graph_memory(graph: Graph, what: str = "model") -> None:
+    """ResourceError (naming ``what`` and its largest tensor) if one inference of ``graph``
+    needs more than the memory limit (hwsim.limits): every activation tensor at batch 1,
+    :data:`hwsim.limits.BYTES_PER_ELEMENT` bytes per element, plus the weights."""
+    import math
+
+    from hwsim.limits import BYTES_PER_ELEMENT, check_memory, format_size
+
+    acts = {t: math.prod(info.shape[1:]) for t, info in graph.tensors.items()
+            if t not in graph.initializers}
+    weights = sum(math.prod(info.shape) for t, info in graph.tensors.items()
+                  if t in graph.initializers)
+    big = max(acts, key=acts.get, default=None)
+    need = sum(acts.values()) * BYTES_PER_ELEMENT + weights * 16
+    if big is not None:
+        shape = graph.tensors[big].shape
+        check_memory(need, f"{what}: one inference (largest tensor {big!r}, shape "
+                           f"{list(shape)}, {format_size(acts[big] * 4)} as float32)")
