@@ -18,17 +18,19 @@ same inputs, and returns a JSON-serialisable report (specs/compiler.md §7):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hwsim.arith import RequantConfig
+from hwsim.commands.options import DEFAULT_BATCH
 from hwsim.compiler.qgraph import QGraph, tensor_qparams
 from hwsim.compiler.quantize import QuantizeConfig, quantize_dynamic, quantize_static
 from hwsim.errors import HwsimError
 from hwsim.ir.graph import Graph
+from hwsim.progress import bar
 from hwsim.quant import quantize
 from hwsim.reference.fakequant_exec import run_fakequant
 from hwsim.reference.float_exec import run_float
@@ -36,8 +38,11 @@ from hwsim.reference.golden_exec import ExecResult, run_golden
 
 #: Requant modes in which golden == fake-quant must hold bit for bit (§9).
 EXACT_MODES = ("dyadic", "custom")
-#: Images per calibration batch.
+#: Images per calibration batch of the observers whose result depends on the cut
+#: (specs/compiler.md §3.1).
 CALIB_BATCH = 64
+#: Observers whose statistics are the same for any cut of the calibration set (§3.1).
+CUT_INVARIANT_OBSERVERS = ("minmax",)
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,22 @@ class VerifyOptions:
                               acc_overflow=self.acc_overflow)
 
 
-def calibration_batches(name: str, x: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-    """Feeds of ``CALIB_BATCH`` samples of ``x`` for the graph input ``name``."""
-    for i in range(0, x.shape[0], CALIB_BATCH):
-        yield {name: x[i:i + CALIB_BATCH]}
+def calibration_batch(observer: str, batch: int = DEFAULT_BATCH) -> int:
+    """Inputs per calibration batch (specs/compiler.md §3.1): ``batch`` for an observer whose
+    result does not depend on the cut (min-max), else :data:`CALIB_BATCH`."""
+    return batch if observer in CUT_INVARIANT_OBSERVERS else CALIB_BATCH
+
+
+def calibration_batches(name: str, x: np.ndarray, batch: int = CALIB_BATCH
+                        ) -> Iterator[dict[str, np.ndarray]]:
+    """Feeds of ``batch`` samples of ``x`` (float32; ``x`` may be memory-mapped) for the
+    graph input ``name``, with a progress bar (hwsim.progress)."""
+    n = int(x.shape[0])
+    with bar(n, "calibration") as b:
+        for i in range(0, n, batch):
+            xb = np.asarray(x[i:i + batch], dtype=np.float32)
+            yield {name: xb}
+            b.update(xb.shape[0])
 
 
 def single_input(graph: Graph) -> str:
@@ -72,14 +89,17 @@ def single_input(graph: Graph) -> str:
     return graph.inputs[0]
 
 
-def build_qgraph(graph: Graph, calib: np.ndarray | None, opts: VerifyOptions) -> QGraph:
-    """Quantize ``graph`` (calibrated on ``calib`` unless ``opts.dynamic``)."""
+def build_qgraph(graph: Graph, calib: np.ndarray | None, opts: VerifyOptions,
+                 batch: int = DEFAULT_BATCH) -> QGraph:
+    """Quantize ``graph`` (calibrated on ``calib`` unless ``opts.dynamic``, in batches of
+    :func:`calibration_batch` inputs)."""
     cfg = opts.quantize_config()
     if opts.dynamic:
         return quantize_dynamic(graph, cfg)
     if calib is None or len(calib) == 0:
         raise HwsimError("calibration data: expected at least one sample")
-    return quantize_static(graph, calibration_batches(single_input(graph), calib), cfg)
+    return quantize_static(graph, calibration_batches(
+        single_input(graph), calib, calibration_batch(opts.observer, batch)), cfg)
 
 
 def compare_codes(a: np.ndarray, b: np.ndarray) -> dict[str, int]:
@@ -89,64 +109,163 @@ def compare_codes(a: np.ndarray, b: np.ndarray) -> dict[str, int]:
             "max_abs_lsb": int(d.max()) if d.size else 0}
 
 
-def _merge(stats: list[dict[str, int]]) -> dict[str, int]:
-    return {"total": sum(s["total"] for s in stats),
-            "mismatches": sum(s["mismatches"] for s in stats),
-            "max_abs_lsb": max((s["max_abs_lsb"] for s in stats), default=0)}
+class _Tally:
+    """Running {total, mismatches, max_abs_lsb} of code comparisons, reduced per batch."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.mismatches = 0
+        self.max_abs_lsb = 0
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        s = compare_codes(a, b)
+        self.total += s["total"]
+        self.mismatches += s["mismatches"]
+        self.max_abs_lsb = max(self.max_abs_lsb, s["max_abs_lsb"])
+
+    def as_dict(self) -> dict[str, int]:
+        return {"total": self.total, "mismatches": self.mismatches,
+                "max_abs_lsb": self.max_abs_lsb}
 
 
-def _run_per_sample(qg: QGraph, name: str, x: np.ndarray, layerwise: bool
-                    ) -> tuple[list[ExecResult], list[ExecResult], list[ExecResult]]:
-    """Dynamic graphs choose qparams per input: run the executors one sample at a time."""
-    gold, fq, fql = [], [], []
-    for i in range(x.shape[0]):
-        feeds = {name: x[i:i + 1]}
-        gr = run_golden(qg, feeds)
-        gold.append(gr)
-        fq.append(run_fakequant(qg, feeds))
-        if layerwise:
-            fql.append(run_fakequant(qg, feeds, layerwise=gr))
-    return gold, fq, fql
+def compact_codes(codes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The same integer codes in the narrowest of int8/uint8/int16/uint16/int32/int64 that
+    holds each tensor's values (kept between executors of one batch; compare as int64)."""
+    out = {}
+    for t, v in codes.items():
+        v = np.asarray(v)
+        if v.size == 0 or v.dtype.kind not in "iu":
+            out[t] = v
+            continue
+        lo, hi = int(v.min()), int(v.max())
+        for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64):
+            info = np.iinfo(dt)
+            if info.min <= lo and hi <= info.max:
+                out[t] = v.astype(dt)
+                break
+    return out
 
 
-def _output_vs_float(res: list[ExecResult], out: str, ref: np.ndarray) -> dict[str, int]:
-    stats = []
-    for i, r in enumerate(res):
-        sl = slice(i, i + 1) if len(res) > 1 else slice(None)
-        want = quantize(ref[sl], tensor_qparams(r.tensors[out]))
-        stats.append(compare_codes(r.codes[out], want))
-    return _merge(stats)
+class _Int64Codes(Mapping):
+    """Read-only view of compact codes that hands out int64 arrays (the executors' dtype)."""
+
+    def __init__(self, codes: Mapping[str, np.ndarray]) -> None:
+        self._codes = codes
+
+    def __getitem__(self, t: str) -> np.ndarray:
+        return self._codes[t].astype(np.int64)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
 
 
-def _concat(res: list[ExecResult], t: str) -> np.ndarray:
-    return np.concatenate([r.codes[t] for r in res], axis=0)
+#: ``on_batch(start, x, gold_codes)``: called once per golden run with the index of its
+#: first input, its float32 inputs and the golden codes of every tensor (compact dtypes).
+BatchHook = Callable[[int, np.ndarray, Mapping[str, np.ndarray]], None]
+
+
+class _VerifyRun:
+    """The streamed reductions of :func:`verify_graph` (one instance per call)."""
+
+    def __init__(self, graph: Graph, qg: QGraph, name: str, labels: np.ndarray | None,
+                 on_batch: BatchHook | None) -> None:
+        self.graph, self.qg, self.name, self.labels, self.on_batch = (
+            graph, qg, name, labels, on_batch)
+        self.node_outs = [n.output for n in qg.nodes]
+        self.pairs = {k: _Tally() for k in (
+            "golden_vs_fakequant", "golden_vs_fakequant_layerwise", "golden_vs_float",
+            "fakequant_vs_float")}
+        self.layer = {t: _Tally() for t in self.node_outs}
+        self.events = {n.name: 0 for n in qg.nodes}
+        self.correct = {"float": 0, "fakequant": 0, "golden": 0}
+
+    def _count(self, key: str, scores: np.ndarray, y: np.ndarray | None) -> None:
+        if y is not None:
+            pred = np.asarray(scores).reshape(scores.shape[0], -1).argmax(axis=1)
+            self.correct[key] += int(np.count_nonzero(pred == y))
+
+    def batch(self, start: int, xb: np.ndarray, stage: Callable[[str], None]) -> None:
+        """Run every executor on the inputs ``xb`` (``start``: index of the first)."""
+        qg, name = self.qg, self.name
+        y = None if self.labels is None else self.labels[start:start + xb.shape[0]]
+        stage("float")
+        ref = run_float(self.graph, {name: xb})
+        self._count("float", ref[qg.outputs[0]], y)
+        # A dynamic graph chooses qparams per input: one input per executor run.
+        step = 1 if qg.dynamic else xb.shape[0]
+        for i in range(0, xb.shape[0], step):
+            feeds = {name: xb[i:i + step]}
+            yi = None if y is None else y[i:i + step]
+            stage("golden")
+            gr = run_golden(qg, feeds)
+            for t in qg.outputs:
+                want = quantize(ref[t][i:i + step], tensor_qparams(gr.tensors[t]))
+                self.pairs["golden_vs_float"].add(gr.codes[t], want)
+            self._count("golden", gr.codes[qg.outputs[0]], yi)
+            for n in qg.nodes:
+                self.events[n.name] += int(gr.overflow_events.get(n.name, 0))
+            gold, gold_tensors = compact_codes(gr.codes), gr.tensors
+            del gr
+            if self.on_batch is not None:
+                stage("cycle model")
+                self.on_batch(start + i, feeds[name], gold)
+            stage("fake-quant")
+            fq = run_fakequant(qg, feeds)
+            for t in self.node_outs:
+                self.pairs["golden_vs_fakequant"].add(gold[t], fq.codes[t])
+            for t in qg.outputs:
+                want = quantize(ref[t][i:i + step], tensor_qparams(fq.tensors[t]))
+                self.pairs["fakequant_vs_float"].add(fq.codes[t], want)
+            self._count("fakequant", fq.codes[qg.outputs[0]], yi)
+            del fq
+            stage("fake-quant layer-wise")
+            fql = run_fakequant(qg, feeds, layerwise=ExecResult(
+                codes=_Int64Codes(gold), tensors=gold_tensors, accumulators={},
+                overflow_events={}))
+            for t in self.node_outs:
+                self.pairs["golden_vs_fakequant_layerwise"].add(gold[t], fql.codes[t])
+                self.layer[t].add(gold[t], fql.codes[t])
+            del fql
 
 
 def verify_graph(graph: Graph, inputs: np.ndarray, *, calib: np.ndarray | None = None,
                  labels: np.ndarray | None = None,
                  opts: VerifyOptions = VerifyOptions(),
-                 qgraph: QGraph | None = None) -> dict[str, Any]:
+                 qgraph: QGraph | None = None, batch: int = DEFAULT_BATCH,
+                 on_batch: BatchHook | None = None) -> dict[str, Any]:
     """Quantize (unless ``qgraph`` is given), run every executor on ``inputs`` and return
-    the report described in the module docstring."""
+    the report described in the module docstring.
+
+    Streamed (specs/compiler.md §7): ``inputs`` (an array, or a memory-mapped .npy) is read
+    ``batch`` inputs at a time, every executor runs on the batch and the batch is reduced
+    into the report before the next one, so memory is bounded by ``batch``; the report does
+    not depend on ``batch``. ``on_batch`` (see :data:`BatchHook`) lets a caller compare more
+    executors against the golden codes of each batch (hwsim.report.evaluate does so for
+    the cycle model). A progress bar counts the inputs (hwsim.progress).
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise HwsimError(f"batch: expected an integer >= 1, got {batch!r}")
     name = single_input(graph)
-    x = np.asarray(inputs, dtype=np.float32)
-    qg = qgraph if qgraph is not None else build_qgraph(graph, calib, opts)
-    ref = run_float(graph, {name: x})
-    if qg.dynamic:
-        gold, fq, fql = _run_per_sample(qg, name, x, layerwise=True)
-    else:
-        g1 = run_golden(qg, {name: x})
-        gold, fq, fql = [g1], [run_fakequant(qg, {name: x})], \
-            [run_fakequant(qg, {name: x}, layerwise=g1)]
-    node_outs = [n.output for n in qg.nodes]
-    pairs = {
-        "golden_vs_fakequant": _merge([compare_codes(_concat(gold, t), _concat(fq, t))
-                                       for t in node_outs]),
-        "golden_vs_fakequant_layerwise": _merge(
-            [compare_codes(_concat(gold, t), _concat(fql, t)) for t in node_outs]),
-        "golden_vs_float": _merge([_output_vs_float(gold, t, ref[t]) for t in qg.outputs]),
-        "fakequant_vs_float": _merge([_output_vs_float(fq, t, ref[t]) for t in qg.outputs]),
-    }
+    x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs, dtype=np.float32)
+    n = int(x.shape[0])
+    if n == 0:
+        raise HwsimError("inputs: expected at least one sample, got 0")
+    y = None
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if y.shape[0] != n:
+            raise HwsimError(f"labels: expected {n} labels (one per input), got {y.shape[0]}")
+    qg = qgraph if qgraph is not None else build_qgraph(graph, calib, opts, batch)
+    run = _VerifyRun(graph, qg, name, y, on_batch)
+    with bar(n, "verify") as b:
+        for start in range(0, n, batch):
+            xb = np.asarray(x[start:start + batch], dtype=np.float32)
+            run.batch(start, xb, b.stage)
+            b.update(xb.shape[0])
+    pairs = {k: t.as_dict() for k, t in run.pairs.items()}
     report: dict[str, Any] = {
         "model": graph.name,
         "requant_mode": qg.requant_config.mode,
@@ -158,32 +277,18 @@ def verify_graph(graph: Graph, inputs: np.ndarray, *, calib: np.ndarray | None =
         "dynamic": qg.dynamic,
         "acc_bits": qg.acc_bits,
         "acc_overflow": qg.acc_overflow,
-        "samples": int(x.shape[0]),
+        "samples": n,
         "pairs": pairs,
         "exact_mode": qg.requant_config.mode in EXACT_MODES,
-        "layers": _layers(qg, gold, fql),
+        "layers": _layers(qg, run),
     }
-    if labels is not None:
-        y = np.asarray(labels).reshape(-1)
-        if y.shape[0] != x.shape[0]:
-            raise HwsimError(f"labels: expected {x.shape[0]} labels (one per input), "
-                             f"got {y.shape[0]}")
-        out = qg.outputs[0]
-        report["accuracy"] = {
-            "float": _accuracy(ref[out], y),
-            "fakequant": _accuracy(_concat(fq, out), y),
-            "golden": _accuracy(_concat(gold, out), y),
-        }
+    if y is not None:
+        report["accuracy"] = {k: v / n for k, v in run.correct.items()}
     report["ok"] = not (report["exact_mode"] and pairs["golden_vs_fakequant"]["mismatches"])
     return report
 
 
-def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    pred = np.asarray(scores).reshape(scores.shape[0], -1).argmax(axis=1)
-    return float(np.mean(pred == labels))
-
-
-def _layers(qg: QGraph, gold: list[ExecResult], fql: list[ExecResult]) -> list[dict[str, Any]]:
+def _layers(qg: QGraph, run: _VerifyRun) -> list[dict[str, Any]]:
     rows = []
     for n in qg.nodes:
         t = n.output
@@ -198,8 +303,8 @@ def _layers(qg: QGraph, gold: list[ExecResult], fql: list[ExecResult]) -> list[d
                        act_min=req.act_min, act_max=req.act_max)
         if n.op in ("conv", "gemm"):
             row["weight_dtype"] = str(n.arrays["weight"].dtype)
-            row["overflow_events"] = int(sum(r.overflow_events.get(n.name, 0) for r in gold))
-        row.update(compare_codes(_concat(gold, t), _concat(fql, t)))
+            row["overflow_events"] = run.events[n.name]
+        row.update(run.layer[t].as_dict())
         rows.append(row)
     return rows
 
@@ -295,5 +400,12 @@ def resolve_data(model_path: str, graph: Graph, calib_path: str | None,
                      f"--calib {calib_path}" if calib_path else "calibration data",
                      f"--inputs {inputs_path}" if inputs_path else "inputs",
                      f"--labels {labels_path}" if labels_path else "labels")
-    return VerifyData(np.asarray(calib, dtype=np.float32), np.asarray(inputs, dtype=np.float32),
+    return VerifyData(_as_float32(calib), _as_float32(inputs),
                       None if labels is None else np.asarray(labels), tuple(warnings))
+
+
+def _as_float32(x: np.ndarray) -> np.ndarray:
+    """float32 samples; a memory-mapped float32 .npy stays mapped (not read into memory)."""
+    if isinstance(x, np.memmap) and x.dtype == np.float32:
+        return x
+    return np.asarray(x, dtype=np.float32)
