@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwsim.commands.options import DEFAULT_BATCH
 from hwsim.energy import HOROWITZ_45NM
 from hwsim.report import exactness_text, summary_text, write_report
 from hwsim.report.evaluate import DEMO_MODEL, Evaluation, ModelSource, evaluate
@@ -66,13 +67,16 @@ def run_demo(
     samples: int = DEMO_SAMPLES,
     stepped_samples: int = 1,
     progress: Callable[[str], None] = lambda _: None,
+    batch: int = DEFAULT_BATCH,
 ) -> DemoResult:
-    """Run the demo, writing into ``out_dir`` (``report/`` and ``vectors/``)."""
+    """Run the demo, writing into ``out_dir`` (``report/`` and ``vectors/``); the executors
+    run ``batch`` inputs at a time (results do not depend on it)."""
     out = Path(out_dir)
     config = demo_array()
     src = ModelSource(DEMO_MODEL, samples=samples)
     ev = evaluate(src, config, HOROWITZ_45NM, verify=True, stepped_samples=stepped_samples,
-                  progress=progress, title="hwsim demo: digits CNN on a 16x16 WS array")
+                  progress=progress, title="hwsim demo: digits CNN on a 16x16 WS array",
+                  batch=batch)
     progress(f"writing the report to {out / 'report'}")
     files = write_report(out / "report", ev.report)
     vec = generate_vectors(out / "vectors", src, config, simulated=(ev.qgraph, ev.sim1),

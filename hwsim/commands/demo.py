@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from hwsim.commands.options import add_run_options, batch_of, progress_enabled
 from hwsim.commands.report import stderr_progress
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK, HwsimError
 
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stepped-samples", type=int, default=1, metavar="N",
                    help="inputs also run on the cycle-stepped model (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
@@ -33,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 0 or args.stepped_samples < 0:
         raise HwsimError("--samples and --stepped-samples: expected integers >= 0")
-    res = run_demo(args.out, samples=args.samples, stepped_samples=args.stepped_samples,
-                   progress=stderr_progress("demo"))
+    from hwsim.progress import progress_scope
+
+    with progress_scope(progress_enabled(args)):
+        res = run_demo(args.out, samples=args.samples, stepped_samples=args.stepped_samples,
+                       progress=stderr_progress("demo"), batch=batch_of(args))
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hwsim.commands.options import batch_of, progress_enabled
 from hwsim.commands.verify import add_quant_options, options
 from hwsim.errors import EXIT_OK
 
@@ -31,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
         for w in data.warnings:
             print(f"hwsim quantize: warning: {w}", file=sys.stderr)
         calib = data.calib
-    jpath, zpath = save_qgraph(build_qgraph(graph, calib, opts), args.out)
+    from hwsim.progress import progress_scope
+
+    with progress_scope(progress_enabled(args)):
+        qg = build_qgraph(graph, calib, opts, batch_of(args))
+    jpath, zpath = save_qgraph(qg, args.out)
     print(f"wrote {jpath} and {zpath}")
     return EXIT_OK

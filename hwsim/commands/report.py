@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from hwsim.commands.options import add_run_options, batch_of, progress_enabled
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 MODEL_HELP = "float ONNX model, or 'digits' for the built-in demo CNN"
@@ -71,9 +71,12 @@ def table_from_args(args: argparse.Namespace) -> Any:
 
 
 def stderr_progress(command: str):  # noqa: ANN201 - a Callable[[str], None]
-    """A progress callback printing ``hwsim COMMAND: message`` on stderr."""
+    """A progress callback printing ``hwsim COMMAND: message`` on stderr (above any
+    progress bar, hwsim.progress.message)."""
+    from hwsim.progress import message as show_line
+
     def show(message: str) -> None:
-        print(f"hwsim {command}: {message}", file=sys.stderr, flush=True)
+        show_line(f"hwsim {command}: {message}")
     return show
 
 
@@ -98,17 +101,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stepped-samples", type=int, default=1, metavar="N",
                    help="inputs also run on the cycle-stepped model (default 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.progress import progress_scope
     from hwsim.report import summary_text, to_json_dict, write_report
     from hwsim.report.evaluate import evaluate
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    ev = evaluate(source_from_args(args), array_from_args(args), table_from_args(args),
-                  verify=not args.no_verify, stepped_samples=args.stepped_samples,
-                  progress=stderr_progress("report"))
+    with progress_scope(progress_enabled(args)):
+        ev = evaluate(source_from_args(args), array_from_args(args), table_from_args(args),
+                      verify=not args.no_verify, stepped_samples=args.stepped_samples,
+                      progress=stderr_progress("report"), batch=batch_of(args))
     written = write_report(args.out, ev.report, formats)
     if args.json:
         doc = to_json_dict(ev.report)

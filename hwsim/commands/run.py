@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from hwsim.commands.options import add_run_options, batch_of, progress_enabled
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -23,20 +24,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--inputs", metavar="X.npy", help="inputs to simulate (float, NCHW)")
     p.add_argument("--calib", metavar="X.npy", help="calibration inputs (default: --inputs)")
     p.add_argument("--samples", type=int, default=1,
-                   help="number of input samples simulated as one batch (default 1)")
+                   help="number of inputs simulated (default 1), --batch at a time: each "
+                        "batch is one run on the array; cycles and counters are summed")
     p.add_argument("--stepped", action="store_true",
                    help="cycle-stepped kernel instead of fast mode (same results, slower)")
     p.add_argument("--check", action="store_true",
                    help="also run the integer golden model and compare every tensor")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.progress import progress_scope
     from hwsim.sim.run import run_model, summary_lines
 
-    report, warnings = run_model(args.model, args.array, inputs=args.inputs, calib=args.calib,
-                                 samples=args.samples, stepped=args.stepped, check=args.check)
+    with progress_scope(progress_enabled(args)):
+        report, warnings = run_model(args.model, args.array, inputs=args.inputs,
+                                     calib=args.calib, samples=args.samples,
+                                     stepped=args.stepped, check=args.check,
+                                     batch=batch_of(args))
     for w in warnings:
         print(f"hwsim run: warning: {w}", file=sys.stderr)
     if args.json:

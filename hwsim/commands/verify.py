@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from hwsim.commands.options import add_run_options, batch_of, progress_enabled
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -27,6 +28,7 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                    help="accumulator overflow policy (default wrap)")
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic quantization (activation qparams per input)")
+    add_run_options(p)
 
 
 def options(args: argparse.Namespace):  # noqa: ANN201 - VerifyOptions, imported lazily
@@ -51,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.progress import progress_scope
     from hwsim.verify import load_model, resolve_data, summary_line, verify_graph
 
     opts = options(args)
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
                         needs_calib=not opts.dynamic)
     for w in data.warnings:
         print(f"hwsim verify: warning: {w}", file=sys.stderr)
-    report = verify_graph(graph, data.inputs, calib=data.calib, labels=data.labels, opts=opts)
+    with progress_scope(progress_enabled(args)):
+        report = verify_graph(graph, data.inputs, calib=data.calib, labels=data.labels,
+                              opts=opts, batch=batch_of(args))
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:

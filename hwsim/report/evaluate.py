@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwsim.commands.options import DEFAULT_BATCH
 from hwsim.energy import HOROWITZ_45NM, EnergyTable, ModelEnergy, model_energy
 from hwsim.energy.from_sim import context_from_array, energy_counters
 from hwsim.errors import HwsimError
@@ -119,16 +120,18 @@ def load_source(src: ModelSource) -> tuple[Graph, VerifyData]:
 
 
 def compile_for_array(graph: Graph, calib: np.ndarray, src: ModelSource,
-                      config: ArrayConfig) -> QGraph:
+                      config: ArrayConfig, batch: int = DEFAULT_BATCH) -> QGraph:
     """Static PTQ of ``graph`` for the array (hwsim.sim.run.quantize_config_for: its
     activation width, requant unit, acc_bits and overflow policy) with the source's weight
-    format and observer."""
+    format and observer; calibrated in batches of
+    :func:`hwsim.verify.calibration_batch` inputs (specs/compiler.md §3.1)."""
     from hwsim.compiler.quantize import quantize_static
     from hwsim.sim.run import quantize_config_for
-    from hwsim.verify import calibration_batches, single_input
+    from hwsim.verify import calibration_batch, calibration_batches, single_input
 
     cfg = quantize_config_for(config, weights=src.weights, observer=src.observer)
-    return quantize_static(graph, calibration_batches(single_input(graph), calib), cfg)
+    return quantize_static(graph, calibration_batches(
+        single_input(graph), calib, calibration_batch(src.observer, batch)), cfg)
 
 
 def layer_energy_counters(qgraph: QGraph, sim: ModelResult,
@@ -140,27 +143,51 @@ def layer_energy_counters(qgraph: QGraph, sim: ModelResult,
     return [(c.name, energy_counters(c, config, per_elem.get(c.name, 0))) for c in sim.layers]
 
 
-def _compare(reference: str, candidate: str, tensor: str, a: np.ndarray,
-             b: np.ndarray) -> ExactnessRow:
-    d = np.abs(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64))
-    return ExactnessRow(reference, candidate, tensor, int(np.count_nonzero(d)), int(d.size),
-                        int(d.max()) if d.size else 0)
+class _CycleModelChecks:
+    """The cycle model against the golden codes of each verify batch (a
+    :data:`hwsim.verify.BatchHook`): fast mode on every input, stepped on the first
+    ``stepped_samples``; mismatches reduced per batch, and correct predictions of the fast
+    mode's first output when ``labels`` are given."""
+
+    def __init__(self, qg: QGraph, name: str, config: ArrayConfig, stepped_samples: int,
+                 labels: np.ndarray | None) -> None:
+        self.qg, self.name, self.config = qg, name, config
+        self.stepped_samples, self.labels = stepped_samples, labels
+        self.outs = [n.output for n in qg.nodes]
+        self.fast = [0, 0, 0]  # mismatches, total, max |diff|
+        self.stepped = [0, 0, 0]
+        self.stepped_run = False
+        self.correct = 0
+
+    @staticmethod
+    def _add(acc: list[int], a: np.ndarray, b: np.ndarray) -> None:
+        d = np.abs(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64))
+        acc[0] += int(np.count_nonzero(d))
+        acc[1] += int(d.size)
+        acc[2] = max(acc[2], int(d.max()) if d.size else 0)
+
+    def __call__(self, start: int, x: np.ndarray, gold: Mapping[str, np.ndarray]) -> None:
+        from hwsim.sim.graph import simulate_qgraph
+
+        fast = simulate_qgraph(self.qg, {self.name: x}, self.config)
+        for t in self.outs:
+            self._add(self.fast, gold[t], fast.codes[t])
+        if self.labels is not None:
+            scores = fast.codes[self.qg.outputs[0]].reshape(x.shape[0], -1)
+            y = self.labels[start:start + x.shape[0]]
+            self.correct += int(np.count_nonzero(scores.argmax(axis=1) == y))
+        del fast
+        k = min(self.stepped_samples - start, x.shape[0])
+        if k > 0:
+            st = simulate_qgraph(self.qg, {self.name: x[:k]}, self.config, stepped=True)
+            for t in self.outs:
+                self._add(self.stepped, gold[t][:k], st.codes[t])
+            self.stepped_run = True
 
 
-def _merged(reference: str, candidate: str, tensor: str,
-            rows: list[ExactnessRow]) -> ExactnessRow:
-    return ExactnessRow(reference, candidate, tensor, sum(r.mismatches for r in rows),
-                        sum(r.total for r in rows), max((r.max_abs_diff for r in rows), default=0))
-
-
-def _verify_rows(qg: QGraph, x: np.ndarray, name: str, rep: Mapping[str, Any],
-                 config: ArrayConfig,
-                 stepped_samples: int, progress: Progress) -> tuple[list[ExactnessRow], Any]:
+def _verify_rows(rep: Mapping[str, Any], checks: _CycleModelChecks) -> list[ExactnessRow]:
     """Comparison rows. golden = cycle model is always normative; golden = fake-quant only in
     the requantization modes declared exact (hwsim.verify.EXACT_MODES, arithmetic.md §9)."""
-    from hwsim.reference.golden_exec import run_golden
-    from hwsim.sim.graph import simulate_qgraph
-
     p = rep["pairs"]
     exact_mode = bool(rep["exact_mode"])
     rows = [
@@ -171,24 +198,15 @@ def _verify_rows(qg: QGraph, x: np.ndarray, name: str, rep: Mapping[str, Any],
                      p["golden_vs_fakequant_layerwise"]["mismatches"],
                      p["golden_vs_fakequant_layerwise"]["total"],
                      p["golden_vs_fakequant_layerwise"]["max_abs_lsb"], normative=exact_mode),
+        ExactnessRow("golden", "cycle model (fast)", "all tensors", *checks.fast),
     ]
-    progress("golden model")
-    gold = run_golden(qg, {name: x})
-    progress(f"cycle model (fast) on {x.shape[0]} inputs")
-    fast = simulate_qgraph(qg, {name: x}, config)
-    outs = [n.output for n in qg.nodes]
-    rows.append(_merged("golden", "cycle model (fast)", "all tensors",
-                        [_compare("", "", t, gold.codes[t], fast.codes[t]) for t in outs]))
-    if stepped_samples > 0:
-        k = min(stepped_samples, x.shape[0])
-        progress(f"cycle model (stepped) on {k} input(s)")
-        st = simulate_qgraph(qg, {name: x[:k]}, config, stepped=True)
-        rows.append(_merged("golden", "cycle model (stepped)", "all tensors",
-                            [_compare("", "", t, gold.codes[t][:k], st.codes[t]) for t in outs]))
+    if checks.stepped_run:
+        rows.append(ExactnessRow("golden", "cycle model (stepped)", "all tensors",
+                                 *checks.stepped))
     fl = p["golden_vs_float"]
     rows.append(ExactnessRow("float32 (quantized)", "golden", "outputs", fl["mismatches"],
                              fl["total"], fl["max_abs_lsb"], normative=False))
-    return rows, fast
+    return rows
 
 
 def evaluate(
@@ -200,8 +218,13 @@ def evaluate(
     stepped_samples: int = 1,
     progress: Progress = _quiet,
     title: str | None = None,
+    batch: int = DEFAULT_BATCH,
 ) -> Evaluation:
-    """Quantize, simulate and (``verify``) cross-check ``src`` on the array ``config``."""
+    """Quantize, simulate and (``verify``) cross-check ``src`` on the array ``config``.
+
+    The cross-check streams the inputs ``batch`` at a time (hwsim.verify.verify_graph, with
+    the cycle model compared per batch): memory is bounded by ``batch`` and the results do
+    not depend on it. ``progress`` receives status lines; bars follow hwsim.progress."""
     from hwsim.sim.graph import simulate_qgraph
     from hwsim.verify import VerifyOptions, single_input, verify_graph
 
@@ -215,7 +238,7 @@ def evaluate(
     x = data.inputs if src.samples == 0 else data.inputs[:src.samples]
     y = None if data.labels is None else (
         data.labels if src.samples == 0 else data.labels[:src.samples])
-    qg = compile_for_array(graph, data.calib, src, config)
+    qg = compile_for_array(graph, data.calib, src, config, batch)
     progress(f"quantized ({qg.weight_format} weights, {config.requant.mode} requantization)")
     timings["compile_s"] = time.perf_counter() - t0
     progress(f"simulating one inference on the {config.rows}x{config.cols} "
@@ -232,14 +255,15 @@ def evaluate(
         opts = VerifyOptions(mode=config.requant.mode, weights=qg.weight_format,
                              observer=src.observer, acc_bits=config.acc_bits,
                              acc_overflow=config.acc_overflow)
-        rep = verify_graph(graph, x, labels=y, opts=opts, qgraph=qg)
-        exactness, fast = _verify_rows(qg, x, name, rep, config, stepped_samples, progress)
+        labels = None if y is None else np.asarray(y).reshape(-1)
+        checks = _CycleModelChecks(qg, name, config, stepped_samples, labels)
+        rep = verify_graph(graph, x, labels=y, opts=opts, qgraph=qg, batch=batch,
+                           on_batch=checks)
+        exactness = _verify_rows(rep, checks)
         if "accuracy" in rep and y is not None:
             names = {"float": "float model", "fakequant": "fake-quant", "golden": "golden"}
             accuracies = {names.get(k, k): v for k, v in rep["accuracy"].items()}
-            scores = fast.codes[qg.outputs[0]].reshape(x.shape[0], -1)
-            labels = np.asarray(y).reshape(-1)
-            accuracies["cycle model"] = float(np.mean(scores.argmax(axis=1) == labels))
+            accuracies["cycle model"] = checks.correct / x.shape[0]
         timings["verify_s"] = time.perf_counter() - t0 - sum(timings.values())
     mode_of = {n.name: n.requant["out"].config.mode for n in qg.nodes if "out" in n.requant}
     layers = []

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,8 @@ import numpy as np
 from hwsim.compiler.quantize import QuantizeConfig, quantize_static
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.sim.config import ArrayConfig, load_array_config
-from hwsim.sim.graph import simulate_qgraph
+from hwsim.sim.counters import LayerCounters
+from hwsim.sim.graph import ModelResult, simulate_qgraph
 
 __all__ = ["quantize_config_for", "run_model", "summary_lines"]
 
@@ -41,14 +43,50 @@ def quantize_config_for(config: ArrayConfig, *, weights: str | None = None,
                           acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
 
 
+def _add_counters(total: LayerCounters | None, c: LayerCounters, row_offset: int,
+                  config: ArrayConfig) -> LayerCounters:
+    """Counters of one layer summed over batches (specs/cycle_model.md §C7): events, cycles
+    and traffic add up; utilisation is recomputed from the sums; the first overflow is the
+    earliest batch's, its GEMM row ``m`` shifted by ``row_offset`` (rows of the inputs
+    before that batch)."""
+    first = c.first_overflow
+    if first is not None:
+        first = (first[0], first[1] + row_offset, first[2], first[3])
+    if total is None:
+        return dataclasses.replace(c, first_overflow=first)
+    ints = {f: getattr(total, f) + getattr(c, f) for f in (
+        "macs", "array_cycles", "compute_cycles", "fill_drain_cycles", "stall_cycles",
+        "total_cycles", "active_pe_cycles", "pe_cycles", "dram_read_bytes",
+        "dram_write_bytes", "overflow_events")}
+    util = 0.0
+    if total.unit == "array" and ints["total_cycles"]:
+        util = ints["macs"] / (config.pes * ints["total_cycles"])
+    return dataclasses.replace(
+        total, **ints, utilisation=util, sram=total.sram + c.sram,
+        first_overflow=total.first_overflow if total.first_overflow is not None else first)
+
+
 def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
               calib: str | None = None, samples: int = 1, stepped: bool = False,
-              check: bool = False) -> tuple[dict[str, Any], tuple[str, ...]]:
+              check: bool = False, batch: int | None = None
+              ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Quantize and simulate; returns (report, warnings). The report holds ``model``,
-    ``array`` (its fields), ``mode``, ``samples``, ``layers`` (name, op, cycles,
+    ``array`` (its fields), ``mode``, ``samples``, ``batch``, ``layers`` (name, op, cycles,
     utilisation, counters), ``total_cycles``, ``time_us`` at the array clock and, with
-    ``check``, ``check`` = {ok, mismatched tensors}."""
-    from hwsim.verify import calibration_batches, load_model, resolve_data, single_input
+    ``check``, ``check`` = {ok, mismatched tensors}.
+
+    The first ``samples`` inputs stream through the array ``batch`` at a time (default: all
+    in one batch): each batch is one run of the model on the array, and counters and cycles
+    are summed over the runs, so they depend on ``batch`` (fill and drain per run) while
+    values and the check do not; memory is bounded by ``batch``."""
+    from hwsim.progress import bar
+    from hwsim.verify import (
+        calibration_batch,
+        calibration_batches,
+        load_model,
+        resolve_data,
+        single_input,
+    )
 
     if samples < 1:
         raise HwsimError(f"--samples: expected an integer >= 1, got {samples}")
@@ -56,26 +94,52 @@ def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
     graph = load_model(model_path)
     data = resolve_data(model_path, graph, calib, inputs, None)
     name = single_input(graph)
-    qg = quantize_static(graph, calibration_batches(name, data.calib),
-                        quantize_config_for(config))
     x = data.inputs[:samples]
-    feeds = {name: x}
-    result = simulate_qgraph(qg, feeds, config, stepped=stepped)
+    n = int(x.shape[0])
+    if batch is None:
+        batch = n
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise HwsimError(f"--batch: expected an integer >= 1, got {batch!r}")
+    cfg = quantize_config_for(config)
+    qg = quantize_static(graph, calibration_batches(
+        name, data.calib, calibration_batch(cfg.observer, batch)), cfg)
+    layers: list[LayerCounters | None] = [None] * len(qg.nodes)
+    bad: set[str] = set()
+    with bar(n, "run (stepped)" if stepped else "run") as b:
+        for start in range(0, n, batch):
+            xb = np.asarray(x[start:start + batch], dtype=np.float32)
+            feeds = {name: xb}
+            b.stage("cycle model")
+            result = simulate_qgraph(qg, feeds, config, stepped=stepped)
+            for i, c in enumerate(result.layers):
+                rows = 0
+                if c.first_overflow is not None:
+                    m = result.mac_layers[c.name].gemms[c.first_overflow[0]].values.shape[0]
+                    rows = start * (m // xb.shape[0])
+                layers[i] = _add_counters(layers[i], c, rows, config)
+            if check:
+                from hwsim.reference.golden_exec import run_golden
+
+                b.stage("golden")
+                gold = run_golden(qg, feeds)
+                bad.update(t for t, ref in gold.codes.items()
+                           if not np.array_equal(ref, result.codes[t]))
+                del gold
+            del result
+            b.update(xb.shape[0])
+    summed = ModelResult(codes={}, layers=tuple(layers), mac_layers={},
+                         total_cycles=sum(c.total_cycles for c in layers))
     report: dict[str, Any] = {
         "model": model_path,
         "array": config.to_dict(),
         "mode": "stepped" if stepped else "fast",
-        "samples": int(x.shape[0]),
-        **result.to_dict(),
-        "time_us": result.total_cycles / config.clock_mhz,
+        "samples": n,
+        "batch": batch,
+        **summed.to_dict(),
+        "time_us": summed.total_cycles / config.clock_mhz,
     }
     if check:
-        from hwsim.reference.golden_exec import run_golden
-
-        gold = run_golden(qg, feeds)
-        bad = sorted(t for t, ref in gold.codes.items()
-                     if not np.array_equal(ref, result.codes[t]))
-        report["check"] = {"ok": not bad, "mismatched_tensors": bad}
+        report["check"] = {"ok": not bad, "mismatched_tensors": sorted(bad)}
     return report, data.warnings
 
 
