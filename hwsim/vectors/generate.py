@@ -23,7 +23,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.vectors.build import layer_vectors
-from hwsim.vectors.writer import LayerVectors, write_vectors
+from hwsim.vectors.writer import LayerVectors, check_target, write_vectors
 
 if TYPE_CHECKING:
     from hwsim.compiler.qgraph import QGraph, TensorQ
@@ -157,6 +157,7 @@ def generate_vectors(
     ``simulated``: an already computed ``(qgraph, batch-1 simulation of that sample)`` of the
     same source and config (the demo reuses its evaluation), else computed here.
     """
+    check_target(out_dir)  # refuse a bad --out before the long work (specs/vectors.md §1)
     if simulated is None:
         progress(f"simulating sample {sample} of {src.model}")
         qg, sim, calib, xs = _simulate_sample(src, config, sample)
@@ -213,6 +214,9 @@ def regenerate(manifest: Mapping[str, Any],
     unknown = sorted(set(rec) - _SOURCE_KEYS)
     if unknown:
         raise HwsimError(f"source: unknown field(s) {unknown}; expected {sorted(_SOURCE_KEYS)}")
+    for key in ("calib", "inputs"):
+        if rec.get(key) is not None:
+            rec[key] = _source_path(d, rec[key], key)
     if rec.get("model") == DEMO_MODEL:
         model_path = resolve_model_path(DEMO_MODEL)
         if hashes.get("model_sha256") != file_sha256(model_path):
@@ -222,9 +226,6 @@ def regenerate(manifest: Mapping[str, Any],
         rec["model"] = _source_path(d, rec.get("model"), "model")
         if not Path(rec["model"]).is_file():
             raise HwsimError(f"recorded model {manifest['source'].get('model')} is missing")
-    for key in ("calib", "inputs"):
-        if rec.get(key) is not None:
-            rec[key] = _source_path(d, rec[key], key)
     rec["labels"] = None
     src = ModelSource(**rec)
     if not isinstance(manifest.get("array_config"), dict):

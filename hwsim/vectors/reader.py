@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def _read_npz(d: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
                         f"vectors {rel} array {name!r}: header says {dtype} {tuple(shape)}, "
                         f"expected int64/uint64 {tuple(fmt['shape'])}")
                 out[name] = np.array(npz[name])
-    except (ValueError, OSError, EOFError, KeyError) as exc:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         if isinstance(exc, HwsimError):
             raise
         raise HwsimError(f"vectors {rel}: unreadable .npz ({type(exc).__name__})") from None

@@ -46,7 +46,7 @@ from hwsim.vectors.manifest import (
 )
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "LayerVectors", "VectorArray",
-           "sha256_file", "write_vectors"]
+           "check_target", "sha256_file", "write_vectors"]
 
 _NAME_RE = NAME_RE
 
@@ -158,30 +158,60 @@ def _remove_stale_temporaries(target: Path) -> None:
             os.close(fd)
 
 
+def check_target(out_dir: str | Path) -> Path:
+    """The absolute target path if a vector set may be written there (absent, an empty
+    directory, or a complete unchanged hwsim set, §1); HwsimError naming it otherwise.
+    Looks under the parent-directory lock, so a concurrent writer's swap is never seen
+    half-way. Commands call it before long work; :func:`write_vectors` checks again when it
+    installs."""
+    target = Path(out_dir).absolute()
+    if not target.parent.is_dir():
+        return _check_target(target)
+    with flock_dir(target.parent):
+        return _check_target(target)
+
+
+def _check_parents(target: Path) -> None:
+    """The nearest existing ancestor of ``target`` must be a directory."""
+    for parent in (target.parent, *target.parent.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise HwsimError(f"vectors output {target}: {parent} is not a directory")
+            return
+
+
+def _check_target(target: Path) -> Path:
+    """:func:`check_target` for a caller that holds the parent lock (or has no parent)."""
+    _check_parents(target)
+    if target.is_symlink():
+        raise HwsimError(f"vectors output {target}: is a symbolic link; give the directory "
+                         "itself (hwsim replaces only a vector set it wrote)")
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        raise HwsimError(f"vectors output {target}: exists and is not a directory; "
+                         "choose another --out")
+    if not any(target.iterdir()):
+        return target
+    problems = complete_set_problems(target)
+    if problems:
+        reason = problems[0].replace(f"vectors {target}: ", "")
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise HwsimError(
+            f"vectors output {target}: not a vector set; choose another --out (hwsim "
+            f"replaces only a complete set it wrote, unchanged; here: {reason}{more})"
+        )
+    return target
+
+
 def _install(tmp: Path, target: Path) -> None:
     """Put the complete set ``tmp`` at ``target`` under the parent-directory lock (§1)."""
     with flock_dir(target.parent):
         _remove_stale_temporaries(target)
-        if target.is_symlink():
-            raise HwsimError(f"vectors output {target}: is a symbolic link; give the directory "
-                             "itself (hwsim replaces only a vector set it wrote)")
-        if not target.exists():
+        _check_target(target)
+        if not target.exists() or not any(target.iterdir()):
             os.rename(tmp, target)
             return
-        if not target.is_dir():
-            raise HwsimError(f"vectors output {target}: exists and is not a directory; "
-                             "choose another --out")
-        if not any(target.iterdir()):
-            os.rename(tmp, target)
-            return
-        problems = complete_set_problems(target)
-        if problems:
-            reason = problems[0].replace(f"vectors {target}: ", "")
-            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
-            raise HwsimError(
-                f"vectors output {target}: not a vector set; choose another --out (hwsim "
-                f"replaces only a complete set it wrote, unchanged; here: {reason}{more})"
-            )
         exchange_dirs(tmp, target)
         shutil.rmtree(tmp)
 
@@ -222,12 +252,13 @@ def write_vectors(
         raise HwsimError(f"vectors: duplicate layer name(s) {dup}")
     if names and "source" in names and source_files:
         raise HwsimError("vectors: a layer named 'source' clashes with the source/ directory")
+    _check_parents(target)
     parent = target.parent
-    if parent.exists() and not parent.is_dir():
-        raise HwsimError(f"vectors output {target}: {parent} is not a directory")
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
-    fd = try_flock_dir(tmp)
+    with flock_dir(parent):  # created and locked at once: cleanup never sees it unlocked
+        _check_target(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+        fd = try_flock_dir(tmp)
     try:
         (tmp / PARTIAL_MARKER).write_bytes(b"")
         layer_meta = [_write_layer(tmp, lv) for lv in layers]
