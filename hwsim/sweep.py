@@ -85,12 +85,30 @@ class SweepGrid:
                 raise ConfigError(
                     f"sweep arrays: expected [rows, cols] pairs of ints >= 1, got {a!r}"
                 )
-        for k in self.sram_kib + self.acc_bits:
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ConfigError(f"sweep sram_kib / acc_bits: expected ints >= 1, got {k!r}")
+        for f in ("sram_kib", "acc_bits"):
+            for k in getattr(self, f):
+                if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                    raise ConfigError(f"sweep {f}: expected integers >= 1, got {k!r}")
         for d in self.dataflows:
             if not isinstance(d, str):
                 raise ConfigError(f"sweep dataflows: expected strings, got {d!r}")
+        # Every value on its own must be valid for the base array (a value the array
+        # rejects is an error, not an "invalid" row); only combinations that no buffer
+        # can hold (SRAM too small for the array) become invalid rows.
+        from hwsim.sim.config import DATAFLOWS, check_acc_bits
+
+        for d in self.dataflows:
+            if d not in DATAFLOWS:
+                raise ConfigError(f"sweep dataflows: {d!r} is not a dataflow; expected one of "
+                                  f"{', '.join(DATAFLOWS)}")
+        for k in self.acc_bits:
+            check_acc_bits(k, self.base.act_bits, self.base.weight_bits,
+                           f"sweep acc_bits value {k!r}")
+
+    @property
+    def size(self) -> int:
+        """Number of points (the product of the axis lengths), without expanding them."""
+        return len(self.arrays) * len(self.dataflows) * len(self.sram_kib) * len(self.acc_bits)
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,37 @@ class SweepPoint:
                                    output_sram_bytes=b, acc_bits=self.acc_bits)
 
 
+#: Estimated seconds per design point of a model workload: a fixed part (quantization,
+#: lowering) plus this many seconds per MAC of one inference (digits CNN: about 0.3 s).
+POINT_SECONDS_FIXED = 0.3
+POINT_SECONDS_PER_MAC = 1e-8
+#: A sweep estimated to take longer than this needs confirmation (hwsim sweep --yes).
+CONFIRM_SECONDS = 600.0
+
+
+def graph_macs(graph: Any) -> int:
+    """MACs of one inference (batch 1) of a float IR graph: conv2d, gemm and matmul."""
+    import math
+
+    total = 0
+    for n in graph.nodes:
+        if n.op not in ("conv2d", "gemm", "matmul"):
+            continue
+        out = math.prod(graph.tensors[n.outputs[0]].shape[1:])
+        if n.op == "conv2d":
+            w = graph.tensors[n.inputs[1]].shape
+            total += out * math.prod(w[1:])
+        else:
+            total += out * graph.tensors[n.inputs[0]].shape[-1]
+    return total
+
+
+def estimate_seconds(points: int, macs: int, workers: int) -> float:
+    """Wall-clock estimate of a model sweep: points × (fixed + per-MAC time) / workers."""
+    per_point = POINT_SECONDS_FIXED + POINT_SECONDS_PER_MAC * macs
+    return points * per_point / max(1, workers)
+
+
 def grid_points(grid: SweepGrid) -> list[SweepPoint]:
     """All points of the grid, arrays outermost, then dataflow, SRAM, accumulator width."""
     return [SweepPoint(i, r, c, d, s, a) for i, ((r, c), d, s, a) in enumerate(
@@ -139,7 +188,11 @@ def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path("."),
     base = ArrayConfig(rows=16, cols=16, dataflow="ws")
     if "base" in data:
         if isinstance(data["base"], str):
-            base = load_array_config(base_dir / data["base"])
+            try:
+                base = load_array_config(base_dir / data["base"])
+            except FileNotFoundError:
+                raise ConfigError(f"{where} [sweep] base: file not found: "
+                                  f"{base_dir / data['base']}") from None
         elif isinstance(data["base"], dict):
             base = array_config_from_dict(data["base"], source=f"{where} [sweep] base")
         else:
@@ -148,22 +201,29 @@ def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path("."),
     if "energy_table" in data:
         if not isinstance(data["energy_table"], str):
             raise ConfigError(f"{where} [sweep] energy_table: expected a file name")
-        table = load_energy_table(base_dir / data["energy_table"])
-    return SweepGrid(
-        arrays=_as_tuple(data, "arrays", where), dataflows=_as_tuple(data, "dataflows", where),
-        sram_kib=_as_tuple(data, "sram_kib", where), acc_bits=_as_tuple(data, "acc_bits", where),
-        base=base, energy_table=table,
-    )
+        try:
+            table = load_energy_table(base_dir / data["energy_table"])
+        except FileNotFoundError:
+            raise ConfigError(f"{where} [sweep] energy_table: file not found: "
+                              f"{base_dir / data['energy_table']}") from None
+    axes = {k: _as_tuple(data, k, where) for k in ("arrays", "dataflows", "sram_kib",
+                                                     "acc_bits")}
+    try:
+        return SweepGrid(**axes, base=base, energy_table=table)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} [sweep]: {exc}") from None
 
 
 def load_grid(path: str | Path) -> SweepGrid:
     """Read a sweep grid TOML file (format in the module docstring)."""
+    from hwsim.inputs import read_text
+
     p = Path(path)
-    with p.open("rb") as fh:
-        try:
-            doc = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"sweep grid {p}: bad TOML: {exc}") from None
+    text = read_text(p, "sweep grid")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sweep grid {p}: bad TOML: {exc}") from None
     if not isinstance(doc.get("sweep"), dict):
         raise ConfigError(f"sweep grid {p}: expected a [sweep] table")
     return grid_from_dict(doc["sweep"], p.parent, where=f"sweep grid {p}")

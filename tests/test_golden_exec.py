@@ -176,7 +176,7 @@ def test_dynamic_golden_equals_fakequant(op: str) -> None:
 def test_accumulator_overflow_counted_and_mismatch() -> None:
     """§7.3: a narrow wrapping accumulator overflows; the golden model counts the events and
     the unbounded fake-quant reference then differs."""
-    qg = quantize_static(_graph("conv"), CALIB, QuantizeConfig(acc_bits=12))
+    qg = quantize_static(_graph("conv"), CALIB, QuantizeConfig(weights="int4", acc_bits=12))
     gold = run_golden(qg, {"x": EVAL})
     assert sum(gold.overflow_events.values()) > 0
     assert _compare(qg, EVAL, layerwise=False)[1] > 0
@@ -186,7 +186,7 @@ def test_accumulator_error_policy_names_node_and_position() -> None:
     """§7.3: policy "error" raises AccumulatorOverflowError naming node, image and k."""
     from hwsim.arith import AccumulatorOverflowError
 
-    qg = quantize_static(_graph("conv"), CALIB, QuantizeConfig(acc_bits=12,
+    qg = quantize_static(_graph("conv"), CALIB, QuantizeConfig(weights="int4", acc_bits=12,
                                                                acc_overflow="error"))
     with pytest.raises(AccumulatorOverflowError,
                        match=r"node 'conv2d_0' \(conv\): image 0, .*k = \d+"):

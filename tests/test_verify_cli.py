@@ -90,8 +90,10 @@ def test_verify_inexact_modes_report_mismatch(files, capsys, mode: str) -> None:
 
 
 def test_verify_exit_1_on_exact_mismatch(files, capsys) -> None:
-    """§7.3: a 12-bit wrapping accumulator overflows, golden != fake-quant: exit 1."""
-    rc, rep, _ = _verify(files, capsys, "--acc-bits", "12", "--acc-overflow", "wrap")
+    """§7.3: a 12-bit wrapping accumulator (the narrowest for int4 weights) overflows,
+    golden != fake-quant: exit 1."""
+    rc, rep, _ = _verify(files, capsys, "--weights", "int4", "--acc-bits", "12",
+                         "--acc-overflow", "wrap")
     assert rc == 1 and not rep["ok"]
     assert sum(r.get("overflow_events", 0) for r in rep["layers"]) > 0
 

@@ -9,8 +9,9 @@ import argparse
 import json
 import sys
 
+from hwsim.commands.options import check_output_path, nonneg_int
 from hwsim.commands.report import add_model_options
-from hwsim.errors import EXIT_OK
+from hwsim.errors import EXIT_OK, ResourceError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,14 +21,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(see examples/sweeps/small.toml) on local processes, or on a Dask "
                     "distributed cluster with --scheduler. Writes sweep.csv, sweep.json and "
                     "pareto.png (energy vs cycles) to --out and prints the Pareto-optimal "
-                    "points (all points with --json). Exit 2 on bad input (missing file, bad "
-                    "TOML, invalid grid).")
+                    "points (all points with --json). Every grid value is checked up front "
+                    "(a dataflow, accumulator width, size the array rejects is an error, exit "
+                    "2); a combination no buffer can hold (SRAM too small for the array) is "
+                    "an 'invalid' row. A sweep estimated to take more than 10 minutes needs "
+                    "--yes. Exit 2 on bad input (missing file, bad TOML, invalid grid).")
     add_model_options(p)
     p.add_argument("--grid", required=True, metavar="SWEEP.toml", help="the sweep grid")
     p.add_argument("--out", default="hwsim-sweep", metavar="DIR",
                    help="output directory (default ./hwsim-sweep)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=nonneg_int, default=None, metavar="N",
                    help="local worker processes (default: CPU count; 0: in this process)")
+    p.add_argument("--yes", action="store_true",
+                   help="run a sweep estimated to take more than 10 minutes without asking")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (needs hwsim[dask])")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
@@ -47,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
         write_sweep,
     )
 
+    check_output_path(args.out)
     grid = load_grid(args.grid)
     src = source_from_args(args)
-    _, data = load_source(src)  # fail fast on a bad model or data, before any worker starts
+    graph, data = load_source(src)  # fail fast on a bad model or data, before any worker
+    _check_size(args, grid, graph)
     for w in data.warnings:
         print(f"hwsim sweep: warning: {w}", file=sys.stderr)
     results = run_sweep(ModelWorkload(src), grid, workers=args.workers,
@@ -70,3 +78,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(results)} points ({bad} invalid or failed, {ovf} with accumulator overflow, "
           f"not Pareto candidates), results in {args.out}/")
     return EXIT_OK
+
+
+def _check_size(args: argparse.Namespace, grid, graph) -> None:  # noqa: ANN001
+    """Refuse, before starting, a grid whose results would not fit the memory limit, and
+    ask for --yes when the estimated run time is past hwsim.sweep.CONFIRM_SECONDS."""
+    import os
+
+    from hwsim.limits import check_memory
+    from hwsim.sweep import CONFIRM_SECONDS, estimate_seconds, graph_macs
+
+    n = grid.size
+    workers = 1 if args.workers == 0 or args.scheduler else (args.workers or os.cpu_count() or 1)
+    est = estimate_seconds(n, graph_macs(graph), workers)
+    if est > CONFIRM_SECONDS and not args.yes:
+        hours = est / 3600
+        raise ResourceError(
+            f"sweep grid {args.grid}: {n} points, an estimated {hours:.1f} h on {workers} "
+            f"worker(s); shrink the grid or pass --yes to run it anyway")
+    check_memory(n * 2048, f"sweep grid {args.grid}: {n} points (their results)")

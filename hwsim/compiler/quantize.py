@@ -45,6 +45,11 @@ WEIGHT_CHOICES = {"int8": "int8", "int4": "int4", "int4_block": "int4_block",
 
 #: fp8 e4m3 values are integer multiples of 2^-9 (smallest subnormal), |v·2^9| <= 229376.
 FP8_E4M3_FRACTION_BITS = 9
+#: Width in bits of the integer weights each format is carried as in the MAC (int4_block as
+#: int8 codes q·2^(4-e); fp8 e4m3 as the signed integers v·2^9, |v·2^9| <= 229376 < 2^18).
+WEIGHT_CARRIED_BITS = {"int8": 8, "int4": 4, "int4_block": 8, "fp8": 19, "fp8_e4m3": 19}
+#: Width of the activation codes of each activation dtype.
+ACT_BITS = {"int8": 8, "uint8": 8, "int16": 16, "uint16": 16}
 #: int4 per-block: block scales are s_c·2^-e, e in [0, INT4_BLOCK_MAX_EXP] (specs §3.3).
 INT4_BLOCK_MAX_EXP = 4
 
@@ -80,6 +85,12 @@ class QuantizeConfig:
             raise ConfigError(f"observer: expected one of {OBSERVERS}, got {self.observer!r}")
         if not isinstance(self.requant, RequantConfig):
             raise ConfigError("requant: expected a hwsim.arith.RequantConfig")
+        from hwsim.sim.config import check_acc_bits
+
+        check_acc_bits(self.acc_bits, ACT_BITS.get(self.act_dtype, 8),
+                       WEIGHT_CARRIED_BITS[self.weights],
+                       f"acc_bits (for {self.act_dtype} activations and {self.weights} "
+                       "weights)")
 
 
 def quantize_weights(w: np.ndarray, fmt: str,

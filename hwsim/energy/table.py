@@ -39,6 +39,9 @@ def _check_anchors(field: str, anchors: Anchors) -> Anchors:
     for item in anchors:
         if not isinstance(item, tuple) or len(item) != 2:
             raise ConfigError(f"energy table {field}: expected (x, pJ) pairs, got {item!r}")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in item):
+            raise ConfigError(f"energy table {field}: expected numbers in the (x, pJ) pair, "
+                              f"got {item!r}")
         x, e = float(item[0]), float(item[1])
         if not (x > 0 and e > 0 and math.isfinite(x) and math.isfinite(e)):
             raise ConfigError(
@@ -103,7 +106,8 @@ class EnergyTable:
             object.__setattr__(self, f, _check_anchors(f, getattr(self, f)))
         for f in ("dram_pj_per_64b", "register_pj_per_bit", "sram_write_factor"):
             v = getattr(self, f)
-            if not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
+            if (isinstance(v, bool) or not isinstance(v, (int, float))
+                    or not (v > 0 and math.isfinite(v))):
                 raise ConfigError(f"energy table {f}: expected a positive number, got {v!r}")
             object.__setattr__(self, f, float(v))
         if not isinstance(self.name, str) or not self.name:
@@ -193,7 +197,11 @@ _KEYS = {
 
 
 def energy_table_from_dict(data: Mapping[str, Any], where: str = "energy table") -> EnergyTable:
-    """Build a table from a mapping; missing keys take the :data:`HOROWITZ_45NM` value."""
+    """Build a table from a mapping; missing keys take the :data:`HOROWITZ_45NM` value. An
+    empty mapping is refused (it would silently mean the default table)."""
+    if not data:
+        raise ConfigError(f"{where}: empty; expected some of {sorted(_KEYS)} (omit --energy "
+                          "for the default Horowitz 45 nm table)")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(_KEYS)}")
@@ -207,20 +215,24 @@ def energy_table_from_dict(data: Mapping[str, Any], where: str = "energy table")
             kw[k] = tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in v)
         else:
             kw[k] = v
-    return EnergyTable(**kw)
+    try:
+        return EnergyTable(**kw)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {str(exc).removeprefix('energy table ')}") from None
 
 
 def load_energy_table(path: str | Path) -> EnergyTable:
     """Read a TOML energy table (format in specs/energy.md §4)."""
+    from hwsim.inputs import read_text
+
     p = Path(path)
+    text = read_text(p, "energy table")
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"energy table {p}: bad TOML: {exc}") from None
     table = data.get("energy", data)
     if not isinstance(table, dict):
-        raise ConfigError(f"energy table {p}: expected an [energy] table")
+        raise ConfigError(f"energy table {p}: expected an [energy] table, got "
+                          f"{type(table).__name__}")
     return energy_table_from_dict(table, where=f"energy table {p}")

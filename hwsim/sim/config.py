@@ -17,13 +17,34 @@ from typing import Any
 from hwsim.arith import OVERFLOW_POLICIES, RequantConfig
 from hwsim.errors import ConfigError
 
-__all__ = ["DATAFLOWS", "ArrayConfig", "load_array_config", "array_config_from_dict"]
+__all__ = ["DATAFLOWS", "MAX_ACC_BITS", "ArrayConfig", "acc_bits_range", "check_acc_bits",
+           "load_array_config", "array_config_from_dict"]
 
 #: Supported dataflows: weight-, output- and input-stationary (cycle_model.md §C2).
 DATAFLOWS = ("ws", "os", "is")
 
 _MAX_OPERAND_BITS = 16
-_MAX_ACC_BITS = 32
+#: The widest accumulator (arithmetic.md §7: int32 registers).
+MAX_ACC_BITS = 32
+_MAX_ACC_BITS = MAX_ACC_BITS
+
+
+def acc_bits_range(act_bits: int, weight_bits: int) -> tuple[int, int]:
+    """The one accumulator-width range of hwsim (arrays, ``hwsim verify --acc-bits``, the
+    compiler, sweep grids): ``[act_bits + weight_bits, 32]`` — at least one full product
+    fits, at most the 32-bit registers of §7. For int8 × int8 that is [16, 32]."""
+    return act_bits + weight_bits, MAX_ACC_BITS
+
+
+def check_acc_bits(acc_bits: object, act_bits: int, weight_bits: int, field: str) -> int:
+    """``acc_bits`` if it is an int in :func:`acc_bits_range`, else ConfigError naming
+    ``field``."""
+    lo, hi = acc_bits_range(act_bits, weight_bits)
+    if not _is_int(acc_bits) or not lo <= acc_bits <= hi:  # type: ignore[operator]
+        raise ConfigError(
+            f"{field}: expected an integer in [{lo}, {hi}] (at least one product, "
+            f"act_bits + weight_bits = {act_bits} + {weight_bits}), got {acc_bits!r}")
+    return acc_bits  # type: ignore[return-value]
 
 
 def _tile_bytes(elements: int, bits: int) -> int:
@@ -82,13 +103,7 @@ class ArrayConfig:
                 raise ConfigError(
                     f"array {name}: expected an integer in [2, {_MAX_OPERAND_BITS}], got {value!r}"
                 )
-        product_bits = self.act_bits + self.weight_bits
-        if not _is_int(self.acc_bits) or not product_bits <= self.acc_bits <= _MAX_ACC_BITS:
-            raise ConfigError(
-                f"array acc_bits: expected an integer in [{product_bits}, {_MAX_ACC_BITS}] "
-                f"(at least one product, act_bits + weight_bits = {product_bits}), "
-                f"got {self.acc_bits!r}"
-            )
+        check_acc_bits(self.acc_bits, self.act_bits, self.weight_bits, "array acc_bits")
         if self.acc_overflow not in OVERFLOW_POLICIES:
             raise ConfigError(
                 f"array acc_overflow: expected one of {', '.join(OVERFLOW_POLICIES)}, "
@@ -173,19 +188,22 @@ def array_config_from_dict(data: dict[str, Any], source: str = "array config") -
                 )
         try:
             kwargs["requant"] = RequantConfig(**table)
-        except ConfigError:
-            raise
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: requant: {exc}") from exc
-    return ArrayConfig(**kwargs)
+            raise ConfigError(f"{source}: requant: {exc}") from None
+    try:
+        return ArrayConfig(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def load_array_config(path: str | Path) -> ArrayConfig:
     """Read an :class:`ArrayConfig` from a TOML file (see ``examples/arrays/ws16x16.toml``)."""
+    from hwsim.inputs import read_text
+
     path = Path(path)
+    text = read_text(path, "array config")
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return array_config_from_dict(data, source=str(path))
