@@ -32,7 +32,7 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.errors import HwsimError
-from hwsim.fileio import exchange_dirs, flock_dir, try_flock_dir
+from hwsim.fileio import exchange_dirs, flock_dir, try_flock_dir, umask
 from hwsim.vectors.hexfmt import check_width, encode_hex, hex_digits
 from hwsim.vectors.manifest import (
     FORMAT_NAME,
@@ -259,6 +259,7 @@ def write_vectors(
         _check_target(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
         fd = try_flock_dir(tmp)
+        os.chmod(tmp, 0o777 & ~umask())  # as mkdir would, not mkdtemp's 0700
     try:
         (tmp / PARTIAL_MARKER).write_bytes(b"")
         layer_meta = [_write_layer(tmp, lv) for lv in layers]

@@ -754,3 +754,15 @@ def test_fuzz_random_manifest(tmp_path_factory, doc) -> None:
         (d / "manifest.json").write_text(json.dumps(wrapped))
         problems = check_vectors(d, regenerate=False)
         assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)
+
+
+def test_set_directory_gets_umask_permissions(tmp_path: Path) -> None:
+    """A set directory is created as mkdir would (0o777 less the umask), not 0700."""
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        d = write_vectors(tmp_path / "vec", make_layers())
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(d.stat().st_mode) == 0o755
