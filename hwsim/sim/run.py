@@ -47,8 +47,8 @@ def _add_counters(total: LayerCounters | None, c: LayerCounters, row_offset: int
                   config: ArrayConfig) -> LayerCounters:
     """Counters of one layer summed over batches (specs/cycle_model.md §C7): events, cycles
     and traffic add up; utilisation is recomputed from the sums; the first overflow is the
-    earliest batch's, its GEMM row ``m`` shifted by ``row_offset`` (rows of the inputs
-    before that batch)."""
+    least ``(gemm, m, n, k)`` (the order of §C7) over the batches, each batch's GEMM row
+    ``m`` shifted by ``row_offset`` (rows of the inputs before that batch)."""
     first = c.first_overflow
     if first is not None:
         first = (first[0], first[1] + row_offset, first[2], first[3])
@@ -63,7 +63,8 @@ def _add_counters(total: LayerCounters | None, c: LayerCounters, row_offset: int
         util = ints["macs"] / (config.pes * ints["total_cycles"])
     return dataclasses.replace(
         total, **ints, utilisation=util, sram=total.sram + c.sram,
-        first_overflow=total.first_overflow if total.first_overflow is not None else first)
+        first_overflow=min((f for f in (total.first_overflow, first) if f is not None),
+                           default=None))
 
 
 def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
@@ -100,7 +101,10 @@ def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
         batch = n
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HwsimError(f"--batch: expected an integer >= 1, got {batch!r}")
-    cfg = quantize_config_for(config)
+    try:
+        cfg = quantize_config_for(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{array_path}: {exc}") from None
     qg = quantize_static(graph, calibration_batches(
         name, data.calib, calibration_batch(cfg.observer, batch)), cfg)
     layers: list[LayerCounters | None] = [None] * len(qg.nodes)
