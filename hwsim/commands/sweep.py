@@ -9,7 +9,12 @@ import argparse
 import json
 import sys
 
-from hwsim.commands.options import check_output_path, nonneg_int
+from hwsim.commands.options import (
+    add_progress_option,
+    check_output_path,
+    nonneg_int,
+    progress_enabled,
+)
 from hwsim.commands.report import add_model_options
 from hwsim.errors import EXIT_OK, ResourceError
 
@@ -37,19 +42,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (needs hwsim[dask])")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.commands.report import source_from_args
+    from hwsim.progress import bar
     from hwsim.report import table_text
     from hwsim.report.evaluate import load_source
     from hwsim.sweep import (
         ModelWorkload,
+        grid_points,
         load_grid,
         pareto_front,
         run_sweep,
-        stderr_progress,
         write_sweep,
     )
 
@@ -60,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     _check_size(args, grid, graph)
     for w in data.warnings:
         print(f"hwsim sweep: warning: {w}", file=sys.stderr)
-    results = run_sweep(ModelWorkload(src), grid, workers=args.workers,
-                        scheduler=args.scheduler, progress=stderr_progress)
+    # One bar over the design points (hwsim.progress); a Dask run reports no progress.
+    with bar(len(grid_points(grid)), "sweep", unit="pt", enabled=progress_enabled(args)) as b:
+        results = run_sweep(ModelWorkload(src), grid, workers=args.workers,
+                            scheduler=args.scheduler, progress=lambda done, total: b.update(1))
     written = write_sweep(args.out, results, title=f"{args.model}: energy vs cycles")
     front = pareto_front(results)
     if args.json:
