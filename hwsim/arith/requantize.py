@@ -22,7 +22,11 @@ from hwsim.arith.multiplier import (
     quantize_multiplier,
     quantize_multiplier_dyadic,
 )
-from hwsim.arith.rounding import MAX_SHIFT, ROUNDING_MODES, rounding_shift_right
+from hwsim.arith.rounding import (
+    MAX_SHIFT,
+    ROUNDING_MODES,
+    rounding_shift_right_bounded,
+)
 from hwsim.errors import ConfigError, HwsimError
 
 #: Requantization modes of §8, in the order of :data:`hwsim.arith.jit.MODE_CODES`.
@@ -302,7 +306,7 @@ def requantize(
     a = np.asarray(acc)
     if a.dtype.kind not in "iu":
         raise HwsimError(f"acc: expected an integer accumulator array, got dtype {a.dtype}")
-    a = a.astype(np.int64)
+    a = a.astype(np.int64, copy=False)
     if a.size and (int(a.min()) < INT32_MIN or int(a.max()) > INT32_MAX):
         raise HwsimError(
             f"acc: expected accumulator values in the int32 range, got [{int(a.min())}, "
@@ -335,11 +339,16 @@ def requantize(
         f = np.clip(f, np.float32(params.qmin - z), np.float32(params.qmax - z))
         y = np.rint(f).astype(np.int64)
     else:
-        y = rounding_shift_right(a * mult, shift, params.config.rounding)
-    v = y + z
+        # |acc·m| ≤ 2^31·(2^31 − 1) < 2^62: the bounded in-place shift is exact (§6).
+        y = rounding_shift_right_bounded(np.asarray(np.multiply(a, mult, dtype=np.int64)),
+                                         shift, params.config.rounding)
+    y = np.asarray(y, dtype=np.int64)
+    if not y.flags.writeable or y is a:
+        y = y.copy()
+    y += z
     if params.config.output_overflow == "wrap":
-        v = wrap_to_bits(v, params.out_bits, params.out_signed)
-    return np.asarray(np.clip(v, params.act_min, params.act_max), dtype=np.int64)
+        y = wrap_to_bits(y, params.out_bits, params.out_signed)
+    return np.clip(y, params.act_min, params.act_max, out=y)
 
 
 #: Fused activations understood by :func:`activation_range` (TFLite ``TfLiteFusedActivation``).

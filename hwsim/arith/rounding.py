@@ -84,3 +84,39 @@ def rounding_shift_right(
         else:  # half_even
             inc = above | (tie & (np.bitwise_and(q, one) == one))
     return np.asarray(q + inc.astype(np.int64), dtype=np.int64)
+
+
+def rounding_shift_right_bounded(
+    x: npt.NDArray[np.int64], shift: npt.NDArray[np.int64], rounding: str
+) -> npt.NDArray[np.int64]:
+    """:func:`rounding_shift_right` for ``|x| < 2^62`` in at most five array passes, IN PLACE
+    on ``x`` (a writable int64 array, returned); ``shift`` broadcasts (e.g. per channel).
+
+    With ``h = 2^(n−1)`` (0 for ``n = 0``) and ``mask = 2^n − 1``, §6's modes are
+    ``half_up`` ``(x + h) >> n``; ``half_away`` ``(x + h − [x < 0 and n > 0]) >> n``
+    (negative ties go down); ``half_even`` ``(x + h) >> n`` minus 1 on a tie
+    (``x & mask = h``, ``n > 0``) whose result is odd; ``floor`` ``x >> n``;
+    ``toward_zero`` ``(x + [x < 0]·mask) >> n``. ``|x| < 2^62`` keeps every intermediate
+    inside int64 (the requantizer's ``acc·m`` with ``|acc| ≤ 2^31``, ``m < 2^31``). The
+    arguments are not validated: callers pass checked shifts in ``[0, 62]``."""
+    check_rounding(rounding)
+    n = np.asarray(shift, dtype=np.int64)
+    if rounding == "floor":
+        return np.right_shift(x, n, out=x)
+    one = np.int64(1)
+    h = np.right_shift(np.left_shift(one, n), one)
+    if rounding == "half_up":
+        x += h
+    elif rounding == "half_away":
+        neg = x < 0
+        x += h
+        x -= neg & (n > 0)
+    elif rounding == "toward_zero":
+        x += (x < 0) * (np.left_shift(one, n) - one)
+    else:  # half_even
+        tie = (np.bitwise_and(x, np.left_shift(one, n) - one) == h) & (n > 0)
+        x += h
+        np.right_shift(x, n, out=x)
+        x -= tie & (np.bitwise_and(x, one) == one)
+        return x
+    return np.right_shift(x, n, out=x)

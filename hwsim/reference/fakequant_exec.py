@@ -2,15 +2,17 @@
 
 Every tensor is carried as float64 and re-quantized after every op; the reference never
 uses integer kernels. Convolutions and matrix products are computed on *centred* values
-(q − z, exactly the real value divided by its scale) with the unfolded bias, by
-``numpy.einsum`` over sliding windows — a different algorithm from the golden model's
-folded-bias loops. The rescale after an op multiplies by the EFFECTIVE scale of the
-requant block (:func:`hwsim.arith.effective_scale`, §9) and rounds once, in float64, with
-the rounding of the mode. Products and sums of ≤ 32-bit integers by a dyadic scale
-m·2^-n are exact in float64, so in modes ``dyadic`` and ``custom`` this reference equals
-the golden model bit for bit; ``tflite`` (two roundings) and ``float32`` (float32
-arithmetic) differ by at most 1 LSB on rare ties, and the mismatch rate is reported.
-The accumulator is unbounded here: an overflowing golden accumulator is a mismatch.
+(q − z, exactly the real value divided by its scale) with the unfolded bias, by float64
+matrix products over sliding windows — a different algorithm from the golden model's
+folded-bias integer accumulators (arithmetic.md §7.4: float64 is exact while every
+partial sum stays below 2^53, checked per layer). The rescale after an op multiplies by
+the EFFECTIVE scale of the requant block (:func:`hwsim.arith.effective_scale`, §9) and
+rounds once, in float64, with the rounding of the mode. Products and sums of ≤ 32-bit
+integers by a dyadic scale m·2^-n are exact in float64, so in modes ``dyadic`` and
+``custom`` this reference equals the golden model bit for bit; ``tflite`` (two roundings)
+and ``float32`` (float32 arithmetic) differ by at most 1 LSB on rare ties, and the
+mismatch rate is reported. The accumulator is unbounded here: an overflowing golden
+accumulator is a mismatch.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from hwsim.compiler.dynamic import (
 from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
 from hwsim.compiler.requant import fused_act_bounds, pad_code
 from hwsim.errors import HwsimError, ModelError
+from hwsim.exact.matmul import parallel_matmul
 from hwsim.reference.golden_exec import ExecResult
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
@@ -76,20 +79,39 @@ def fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int = 1
     return np.clip(v, params.act_min, params.act_max).astype(np.int64)
 
 
+#: Largest float64 patch matrix built at once (images are processed in chunks below it).
+_PATCH_BYTES = 1 << 27
+
+
 def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping) -> np.ndarray:
-    """Σ w·xc over sliding windows (float64), with zero (real 0.0) padding."""
+    """Σ w·xc over sliding windows (float64), with zero (real 0.0) padding: per chunk of
+    images, the windows copied once to a [group, C/group·KH·KW, N·OH·OW] matrix and one
+    (batched over groups) float64 matrix product. Exact: every partial sum is an integer
+    below K·max|w|·max|xc| ≤ 2^53 (checked)."""
     t, left, b, r = (int(p) for p in a["pads"])
     sh, sw = (int(s) for s in a["strides"])
     dh, dw = (int(d) for d in a["dilations"])
     group = int(a["group"])
-    xp = np.pad(xc, ((0, 0), (0, 0), (t, b), (left, r)))
     m, cg, kh, kw = w.shape
+    n = xc.shape[0]
+    k = cg * kh * kw
+    if xc.size and w.size and k * float(np.abs(xc).max()) * float(np.abs(w).max()) > 2.0**53:
+        raise HwsimError(f"conv: K·max|x − z|·max|w| exceeds 2^53 (K = {k}); the float64 "
+                         f"reference would not be exact")
+    xp = np.pad(xc, ((0, 0), (0, 0), (t, b), (left, r)))
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # [N, C, OH, OW, KH, KW]
-    mg = m // group
-    outs = [np.einsum("nchwij,mcij->nmhw", win[:, g * cg:(g + 1) * cg],
-                      w[g * mg:(g + 1) * mg], optimize=True) for g in range(group)]
-    return np.concatenate(outs, axis=1)
+    oh, ow = win.shape[2:4]
+    wg = w.reshape(group, m // group, k)
+    out = np.empty((n, m, oh * ow))
+    step = max(1, _PATCH_BYTES // max(1, 8 * k * group * oh * ow))
+    for b0 in range(0, n, step):
+        part = win[b0:b0 + step]
+        nb = part.shape[0]
+        cols = np.ascontiguousarray(part.transpose(1, 4, 5, 0, 2, 3))
+        y = parallel_matmul(wg, cols.reshape(group, k, nb * oh * ow))  # [G, M/G, nb·P]
+        out[b0:b0 + nb] = y.reshape(m, nb, oh * ow).transpose(1, 0, 2)
+    return out.reshape(n, m, oh, ow)
 
 
 def _centred_bias(node: QNode, folded: np.ndarray, zx: int) -> np.ndarray:
@@ -138,7 +160,7 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         if node.op == "conv":
             acc = _conv_centred(xc, w, a) + bias.reshape(1, -1, 1, 1)
         else:
-            acc = xc @ w.T + bias
+            acc = parallel_matmul(xc, np.ascontiguousarray(w.T)) + bias
         accs[node.name] = acc.astype(np.int64)
         if g.dynamic:
             tensors[node.output], params = dynamic_output(g, node, tin, acc.astype(np.int64))

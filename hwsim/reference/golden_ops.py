@@ -291,28 +291,42 @@ def round_div_half_away(acc: np.ndarray, count: np.ndarray | int) -> np.ndarray:
     return np.where(acc < 0, -mag, mag)
 
 
+def _offset_views(xp: np.ndarray, kernel: tuple[int, int], oh: int, ow: int,
+                  strides: tuple[int, int], dilations: tuple[int, int]):
+    """The kh·kw strided views ``xp[:, :, i·dh + sh·oh', j·dw + sw·ow']`` of a padded NCHW
+    array, one per kernel offset (i, j) in row-major order (no copies)."""
+    sh, sw = strides
+    dh, dw = dilations
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                     j * dw: j * dw + sw * (ow - 1) + 1: sw]
+
+
 def avgpool(q: np.ndarray, *, zero_point: int, kernel: tuple[int, int],
             strides: tuple[int, int], pads: tuple[int, int, int, int],
             count_include_pad: bool) -> np.ndarray:
     """§10.2 average pooling sharing the input's qparams:
     out = z + round_half_away(Σ_window (q − z) / count); padding holds z; count is the
-    window area (count_include_pad) or the number of non-padding positions."""
+    window area (count_include_pad) or the number of non-padding positions. Window sums are
+    accumulated one kernel offset at a time over every output position at once."""
     q = np.asarray(q, dtype=np.int64)
     n, c, h, w = q.shape
     kh, kw = kernel
     oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], 1)
     ow = conv_out_size(w, kw, strides[1], pads[1], pads[3], 1)
-    centred = pad_nchw(q - zero_point, pads, 0)
-    valid = pad_nchw(np.ones((1, 1, h, w), dtype=np.int64), pads, 0)
-    out = np.empty((n, c, oh, ow), dtype=np.int64)
-    for i in range(oh):
-        for j in range(ow):
-            r0, c0 = i * strides[0], j * strides[1]
-            acc = centred[:, :, r0:r0 + kh, c0:c0 + kw].sum(axis=(2, 3))
-            count = kh * kw if count_include_pad else int(valid[0, 0, r0:r0 + kh,
-                                                                c0:c0 + kw].sum())
-            out[:, :, i, j] = zero_point + round_div_half_away(acc, count)
-    return out
+    centred = exact.pad_input(q - zero_point, pads, 0, np.int64)
+    acc = np.zeros((n, c, oh, ow), dtype=np.int64)
+    for v in _offset_views(centred, kernel, oh, ow, strides, (1, 1)):
+        acc += v
+    if count_include_pad:
+        count: np.ndarray | int = kh * kw
+    else:
+        valid = exact.pad_input(np.ones((1, 1, h, w), dtype=np.int64), pads, 0, np.int64)
+        count = np.zeros((1, 1, oh, ow), dtype=np.int64)
+        for v in _offset_views(valid, kernel, oh, ow, strides, (1, 1)):
+            count += v
+    return zero_point + round_div_half_away(acc, count)
 
 
 def global_avgpool(q: np.ndarray, *, zero_point: int) -> np.ndarray:
@@ -325,13 +339,19 @@ def global_avgpool(q: np.ndarray, *, zero_point: int) -> np.ndarray:
 def maxpool(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
             pads: tuple[int, int, int, int], dilations: tuple[int, int],
             qmin: int) -> np.ndarray:
-    """Max pooling on codes (monotone, so it commutes with dequantization); padding = qmin."""
+    """Max pooling on codes (monotone, so it commutes with dequantization); padding = qmin.
+    A running maximum over the kernel offsets, every output position at once."""
     q = np.asarray(q, dtype=np.int64)
-    kh, kw = kernel
-    oh = conv_out_size(q.shape[2], kh, strides[0], pads[0], pads[2], dilations[0])
-    ow = conv_out_size(q.shape[3], kw, strides[1], pads[1], pads[3], dilations[1])
-    win = _windows(pad_nchw(q, pads, qmin), kh, kw, oh, ow, strides, dilations)
-    return win.max(axis=(4, 5))
+    oh = conv_out_size(q.shape[2], kernel[0], strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_out_size(q.shape[3], kernel[1], strides[1], pads[1], pads[3], dilations[1])
+    out = None
+    for v in _offset_views(exact.pad_input(q, pads, qmin, np.int64), kernel, oh, ow, strides,
+                           dilations):
+        if out is None:
+            out = v.copy()
+        else:
+            np.maximum(out, v, out=out)
+    return out
 
 
 def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
