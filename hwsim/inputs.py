@@ -123,7 +123,8 @@ _CHUNK = 4096
 
 def _first_non_finite(x: np.ndarray) -> int | None:
     for i in range(0, x.shape[0], _CHUNK):
-        bad = ~np.isfinite(np.asarray(x[i:i + _CHUNK], dtype=np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):
+            bad = ~np.isfinite(np.asarray(x[i:i + _CHUNK], dtype=np.float32))
         if bad.any():
             return i + int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
     return None

@@ -251,6 +251,9 @@ def verify_graph(graph: Graph, inputs: np.ndarray, *, calib: np.ndarray | None =
     name = single_input(graph)
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs, dtype=np.float32)
     n = int(x.shape[0])
+    from hwsim.frontends.onnx import check_graph_memory
+
+    check_graph_memory(graph, f"model {graph.name!r} with --batch {batch}", min(batch, n))
     if n == 0:
         raise HwsimError("inputs: expected at least one sample, got 0")
     y = None

@@ -47,10 +47,13 @@ def test_demo_cli_json(tmp_path, capsys):
 
 
 def test_demo_cli_rejects_negative_samples(capsys):
-    """Bad options are one error line and exit code 2."""
-    assert main(["demo", "--samples", "-1"]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "hwsim demo: error: --samples and --stepped-samples: expected integers >= 0")
+    """Bad options are one error line and exit code 2; --samples 0 is refused too (one
+    meaning for N across commands: N >= 1, omitted = all)."""
+    for n in ("-1", "0"):
+        assert main(["demo", "--samples", n]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"hwsim demo: error: argument --samples: expected an integer >= 1, got '{n}' "
+            "(see hwsim demo --help)")
 
 
 @needs_demo

@@ -6,9 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.options import add_run_options, batch_of, progress_enabled
+from hwsim.commands.options import (
+    add_run_options,
+    batch_of,
+    check_output_path,
+    nonneg_int,
+    positive_int,
+    progress_enabled,
+)
 from hwsim.commands.report import stderr_progress
-from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK, HwsimError
+from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "executor pair mismatches or the vectors do not verify, 2 on bad options.")
     p.add_argument("--out", default="hwsim-demo", metavar="DIR",
                    help="output directory (default ./hwsim-demo)")
-    p.add_argument("--samples", type=int, default=0, metavar="N",
+    p.add_argument("--samples", type=positive_int, default=None, metavar="N",
                    help="evaluate at most N test inputs (default all)")
-    p.add_argument("--stepped-samples", type=int, default=1, metavar="N",
+    p.add_argument("--stepped-samples", type=nonneg_int, default=1, metavar="N",
                    help="inputs also run on the cycle-stepped model (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_run_options(p)
@@ -33,12 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwsim.demo import run_demo
 
-    if args.samples < 0 or args.stepped_samples < 0:
-        raise HwsimError("--samples and --stepped-samples: expected integers >= 0")
+    check_output_path(args.out)
     from hwsim.progress import progress_scope
 
+    samples = 0 if args.samples is None else args.samples  # run_demo: 0 = all
     with progress_scope(progress_enabled(args)):
-        res = run_demo(args.out, samples=args.samples, stepped_samples=args.stepped_samples,
+        res = run_demo(args.out, samples=samples, stepped_samples=args.stepped_samples,
                        progress=stderr_progress("demo"), batch=batch_of(args))
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.commands.options import batch_of, progress_enabled
+from hwsim.commands.options import batch_of, check_output_path, progress_enabled
 from hwsim.commands.verify import add_quant_options, options
 from hwsim.errors import EXIT_OK
 
@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.verify import build_qgraph, load_model, resolve_data
 
     opts = options(args)
+    check_output_path(args.out, directory=False)
     graph = load_model(args.model)
     calib = None
     if not opts.dynamic:

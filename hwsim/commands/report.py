@@ -11,8 +11,29 @@ import argparse
 import json
 from typing import Any
 
-from hwsim.commands.options import add_run_options, batch_of, progress_enabled
-from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
+from hwsim.commands.options import (
+    add_run_options,
+    batch_of,
+    check_output_path,
+    nonneg_int,
+    positive_int,
+    progress_enabled,
+)
+from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK, HwsimError
+
+#: What ``hwsim report --format`` accepts.
+REPORT_FORMATS = ("md", "html", "json", "csv")
+
+
+def report_formats(text: str) -> tuple[str, ...]:
+    """``--format`` as a tuple, checked before any work (HwsimError naming the option)."""
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in formats if f not in REPORT_FORMATS]
+    if not formats or bad:
+        what = f"report formats: unknown {bad}" if bad else "no report format"
+        raise HwsimError(f"--format {text!r}: {what}; expected a comma-separated subset of "
+                         f"{','.join(REPORT_FORMATS)}")
+    return formats
 
 MODEL_HELP = "float ONNX model, or 'digits' for the built-in demo CNN"
 
@@ -24,9 +45,10 @@ def add_model_options(p: argparse.ArgumentParser, model_required: bool = True) -
     p.add_argument("--calib", metavar="X.npy", help="calibration inputs (float, NCHW)")
     p.add_argument("--inputs", metavar="X.npy", help="evaluation inputs (float, NCHW)")
     p.add_argument("--labels", metavar="Y.npy", help="labels of --inputs (accuracy)")
-    p.add_argument("--samples", type=int, default=0, metavar="N",
+    p.add_argument("--samples", type=positive_int, default=None, metavar="N",
                    help="evaluate at most N inputs (default all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of random inputs (default 0)")
     p.add_argument("--weights", default=None, choices=("int8", "int4", "int4_block"),
                    help="weight format (default: int8 per channel, or int4 for a 4..7-bit "
                         "weight port)")
@@ -50,7 +72,7 @@ def source_from_args(args: argparse.Namespace) -> Any:
     from hwsim.report.evaluate import ModelSource
 
     return ModelSource(model=args.model, calib=args.calib, inputs=args.inputs,
-                       labels=args.labels, samples=args.samples, seed=args.seed,
+                       labels=args.labels, samples=args.samples or 0, seed=args.seed,
                        weights=args.weights, observer=args.observer)
 
 
@@ -98,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of md,html,json,csv (default all)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the executor cross-check (performance and energy only)")
-    p.add_argument("--stepped-samples", type=int, default=1, metavar="N",
+    p.add_argument("--stepped-samples", type=nonneg_int, default=1, metavar="N",
                    help="inputs also run on the cycle-stepped model (default 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     add_run_options(p)
@@ -110,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.report import summary_text, to_json_dict, write_report
     from hwsim.report.evaluate import evaluate
 
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    formats = report_formats(args.format)
+    check_output_path(args.out)
     with progress_scope(progress_enabled(args)):
         ev = evaluate(source_from_args(args), array_from_args(args), table_from_args(args),
                       verify=not args.no_verify, stepped_samples=args.stepped_samples,

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from hwsim.commands.options import add_run_options, batch_of, progress_enabled
+from hwsim.commands.options import add_run_options, batch_of, positive_int, progress_enabled
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="array configuration (e.g. examples/arrays/ws16x16.toml)")
     p.add_argument("--inputs", metavar="X.npy", help="inputs to simulate (float, NCHW)")
     p.add_argument("--calib", metavar="X.npy", help="calibration inputs (default: --inputs)")
-    p.add_argument("--samples", type=int, default=1,
+    p.add_argument("--samples", type=positive_int, default=1, metavar="N",
                    help="number of inputs simulated (default 1), --batch at a time: each "
                         "batch is one run on the array; cycles and counters are summed")
     p.add_argument("--stepped", action="store_true",

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from hwsim.commands.options import check_output_path, nonneg_int
 from hwsim.commands.report import (
     add_array_options,
     add_model_options,
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    metavar="NAME",
                    help="only these conv/gemm layers (--layers a b, or --layer a --layer b; "
                         "default all)")
-    p.add_argument("--sample", type=int, default=0, metavar="I",
+    p.add_argument("--sample", type=nonneg_int, default=0, metavar="I",
                    help="index of the evaluation input to simulate (default 0)")
     p.add_argument("--check", metavar="DIR", help="verify the vector set in DIR")
     p.add_argument("--no-regenerate", action="store_true",
@@ -55,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         if args.model:
             raise HwsimError("give either MODEL (write vectors) or --check DIR, not both")
         if not Path(args.check).is_dir():
+            if Path(args.check).exists():
+                raise HwsimError(f"--check {args.check}: is not a directory; expected a "
+                                 "vector set directory")
             raise FileNotFoundError(2, "No such directory", args.check)
         problems = check_vectors(args.check, regenerate=not args.no_regenerate)
         if args.json:
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK if not problems else EXIT_CHECK_FAILED
     if not args.model:
         raise HwsimError("expected MODEL (or --check DIR); see hwsim vectors --help")
+    check_output_path(args.out)
     out = generate_vectors(args.out, source_from_args(args), array_from_args(args),
                            layers=args.layer, sample=args.sample,
                            progress=stderr_progress("vectors"))

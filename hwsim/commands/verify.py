@@ -23,7 +23,9 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--observer", default="minmax",
                    choices=("minmax", "moving_average", "percentile", "mse", "entropy"),
                    help="activation observer (default minmax)")
-    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
+    p.add_argument("--acc-bits", type=int, default=32, metavar="N",
+                   help="accumulator width: act + weight bits .. 32, e.g. 16..32 for int8 "
+                        "weights (default 32)")
     p.add_argument("--acc-overflow", default="wrap", choices=("wrap", "saturate", "error"),
                    help="accumulator overflow policy (default wrap)")
     p.add_argument("--dynamic", action="store_true",
@@ -32,7 +34,13 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace):  # noqa: ANN201 - VerifyOptions, imported lazily
+    from hwsim.compiler.quantize import WEIGHT_CARRIED_BITS
+    from hwsim.sim.config import check_acc_bits
     from hwsim.verify import VerifyOptions
+
+    # the one accumulator range (hwsim.sim.config.acc_bits_range), named after the option
+    check_acc_bits(args.acc_bits, 8, WEIGHT_CARRIED_BITS[args.weights],
+                   f"--acc-bits (int8 activations, {args.weights} weights)")
 
     return VerifyOptions(mode=args.requant, weights=args.weights, observer=args.observer,
                          acc_bits=args.acc_bits, acc_overflow=args.acc_overflow,

@@ -673,10 +673,11 @@ def load_onnx(source: str | os.PathLike[str] | bytes | Any, *, name: str | None 
     return graph
 
 
-def check_graph_memory(graph: Graph, what: str = "model") -> None:
-    """ResourceError (naming ``what`` and its largest tensor) if one inference of ``graph``
-    needs more than the memory limit (hwsim.limits): every activation tensor at batch 1,
-    :data:`hwsim.limits.BYTES_PER_ELEMENT` bytes per element, plus the weights."""
+def check_graph_memory(graph: Graph, what: str = "model", batch: int = 1) -> None:
+    """ResourceError (naming ``what`` and its largest tensor) if ``batch`` inferences of
+    ``graph`` at once need more than the memory limit (hwsim.limits): every activation
+    tensor, :data:`hwsim.limits.BYTES_PER_ELEMENT` bytes per element and input, plus the
+    weights."""
     import math
 
     from hwsim.limits import BYTES_PER_ELEMENT, check_memory, format_size
@@ -686,8 +687,9 @@ def check_graph_memory(graph: Graph, what: str = "model") -> None:
     weights = sum(math.prod(info.shape) for t, info in graph.tensors.items()
                   if t in graph.initializers)
     big = max(acts, key=acts.get, default=None)
-    need = sum(acts.values()) * BYTES_PER_ELEMENT + weights * 16
+    need = sum(acts.values()) * BYTES_PER_ELEMENT * batch + weights * 16
     if big is not None:
         shape = graph.tensors[big].shape
-        check_memory(need, f"{what}: one inference (largest tensor {big!r}, shape "
+        runs = "one inference" if batch == 1 else f"{batch} inferences at once"
+        check_memory(need, f"{what}: {runs} (largest tensor {big!r}, shape "
                            f"{list(shape)}, {format_size(acts[big] * 4)} as float32)")

@@ -113,6 +113,9 @@ def load_source(src: ModelSource) -> tuple[Graph, VerifyData]:
     if not path.is_file():
         if src.model == DEMO_MODEL:
             raise HwsimError(f"the demo model {path} is not installed")
+        if path.exists():
+            raise HwsimError(f"model {path}: is not a regular file (a directory?); expected "
+                             "an ONNX file or 'digits'")
         raise FileNotFoundError(2, "No such file or directory", str(path))
     graph = load_model(str(path))
     data = resolve_data(str(path), graph, src.calib, src.inputs, src.labels, seed=src.seed)

@@ -92,6 +92,10 @@ def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
     if samples < 1:
         raise HwsimError(f"--samples: expected an integer >= 1, got {samples}")
     config = load_array_config(array_path)
+    if stepped:
+        from hwsim.sim.simulate import check_stepped_memory
+
+        check_stepped_memory(config)
     graph = load_model(model_path)
     data = resolve_data(model_path, graph, calib, inputs, None)
     name = single_input(graph)

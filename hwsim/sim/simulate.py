@@ -116,6 +116,21 @@ def _raise_overflow(first: tuple[int, int, int], config: ArrayConfig) -> None:
     )
 
 
+#: Bytes of stepped-model state per PE (operand, weight, partial-sum and valid registers and
+#: their per-cycle buffers): an estimate for the memory guard, not an exact count.
+STEPPED_BYTES_PER_PE = 32
+
+
+def check_stepped_memory(config: ArrayConfig) -> None:
+    """ResourceError (hwsim.limits) if the cycle-stepped model of ``config``'s R×C array
+    would need more than the memory limit; checked before anything is allocated."""
+    from hwsim.limits import check_memory
+
+    check_memory(config.rows * config.cols * STEPPED_BYTES_PER_PE,
+                 f"the cycle-stepped model of the {config.rows}x{config.cols} array "
+                 f"({config.pes} PEs)")
+
+
 def simulate_gemm(
     a: npt.ArrayLike,
     w: npt.ArrayLike,
@@ -148,6 +163,7 @@ def simulate_gemm(
     shift = _per_channel(shift, n, np.int64)
     scale = _per_channel(scale, n, np.float32)
     if stepped:
+        check_stepped_memory(config)
         ops = flow.kernel_operands(a, w, b64)
         acc_buf = ops.acc_init.copy()
         out = np.zeros_like(acc_buf)
