@@ -315,10 +315,14 @@ def _evaluate_task(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]) 
 
 def _evaluate_task_one_thread(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]
                               ) -> dict[str, Any]:
-    """:func:`_evaluate_task` with BLAS limited to one thread: design points already run in
-    parallel, and nested BLAS threads would oversubscribe the cores."""
+    """:func:`_evaluate_task` with BLAS and the exact engine (:mod:`hwsim.exact`) limited to
+    one thread: design points already run in parallel, and nested threads would
+    oversubscribe the cores."""
     from threadpoolctl import threadpool_limits
 
+    from hwsim.exact.matmul import set_threads
+
+    set_threads(1)
     with threadpool_limits(limits=1, user_api="blas"):
         return _evaluate_task(task)
 
