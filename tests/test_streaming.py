@@ -190,3 +190,13 @@ def test_progress_helpers(capsys, monkeypatch) -> None:
     out, err = capsys.readouterr()
     assert out == "" and "points" in err and "5/5" in err and "10/10" in err
     assert "golden" in err
+
+
+def test_vectors_progress_counts_layers(digits, capsys, tmp_path) -> None:
+    """hwsim vectors --progress: one bar tick per conv/gemm layer, on stderr."""
+    assert main(["vectors", digits["model"], "--calib", digits["calib"], "--inputs",
+                 digits["inputs"], "--out", str(tmp_path / "v"), "--json", "--progress",
+                 "--batch", "7"]) == 0
+    out, err = capsys.readouterr()
+    layers = json.loads(out)["layers"]
+    assert f"{len(layers)}/{len(layers)}" in err and "layer" in err and "calibration" in err

@@ -9,7 +9,13 @@ import argparse
 import json
 from pathlib import Path
 
-from hwsim.commands.options import check_output_path, nonneg_int
+from hwsim.commands.options import (
+    add_run_options,
+    batch_of,
+    check_output_path,
+    nonneg_int,
+    progress_enabled,
+)
 from hwsim.commands.report import (
     add_array_options,
     add_model_options,
@@ -45,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-regenerate", action="store_true",
                    help="with --check: skip regenerating from the recorded model")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
@@ -71,9 +78,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise HwsimError("expected MODEL (or --check DIR); see hwsim vectors --help")
     check_output_path(args.out)
-    out = generate_vectors(args.out, source_from_args(args), array_from_args(args),
-                           layers=args.layer, sample=args.sample,
-                           progress=stderr_progress("vectors"))
+    from hwsim.progress import progress_scope
+
+    with progress_scope(progress_enabled(args)):
+        out = generate_vectors(args.out, source_from_args(args), array_from_args(args),
+                               layers=args.layer, sample=args.sample,
+                               progress=stderr_progress("vectors"), batch=batch_of(args))
     man = read_manifest(out)
     if args.json:
         print(json.dumps({"dir": str(out), "layers": [e["name"] for e in man["layers"]],

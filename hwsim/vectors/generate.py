@@ -61,7 +61,9 @@ def vectors_from_simulation(qgraph: QGraph, sim: ModelResult, config: ArrayConfi
                 raise HwsimError(f"layer {want!r} is not a conv/gemm layer; vector layers: {names}")
         mac_nodes = [n for n in mac_nodes if n.name in set(layers)]
     out: list[LayerVectors] = []
-    for node in mac_nodes:
+    from hwsim.progress import progress
+
+    for node in progress(mac_nodes, desc="vectors", unit="layer"):
         res = sim.mac_layers[node.name]
         y = np.asarray(sim.codes[node.output], dtype=np.int64)
         offsets = np.cumsum([0] + [g.cycles for g in res.gemms[:-1]])
@@ -125,8 +127,11 @@ def _source_record(src: ModelSource, sample: int, calib: np.ndarray, x: np.ndarr
 
 
 def _simulate_sample(src: ModelSource, config: ArrayConfig, sample: int,
+                     batch: int | None = None,
                      ) -> tuple[QGraph, ModelResult, np.ndarray, np.ndarray]:
-    """(qgraph, batch-1 simulation, calibration inputs, the simulated input [1, ...])."""
+    """(qgraph, batch-1 simulation, calibration inputs, the simulated input [1, ...]);
+    ``batch``: calibration batch of a min-max observer (hwsim.verify.calibration_batch; the
+    result does not depend on it)."""
     from hwsim.report.evaluate import compile_for_array, load_source
     from hwsim.sim.graph import simulate_qgraph
     from hwsim.verify import single_input
@@ -135,7 +140,8 @@ def _simulate_sample(src: ModelSource, config: ArrayConfig, sample: int,
     x = data.inputs
     if not 0 <= sample < x.shape[0]:
         raise HwsimError(f"sample: expected an index in [0, {x.shape[0]}), got {sample}")
-    qg = compile_for_array(graph, data.calib, src, config)
+    qg = (compile_for_array(graph, data.calib, src, config) if batch is None
+          else compile_for_array(graph, data.calib, src, config, batch))
     xs = x[sample:sample + 1]
     sim = simulate_qgraph(qg, {single_input(graph): xs}, config)
     return qg, sim, data.calib, xs
@@ -150,17 +156,20 @@ def generate_vectors(
     sample: int = 0,
     progress: Callable[[str], None] = lambda _: None,
     simulated: tuple[QGraph, ModelResult] | None = None,
+    batch: int | None = None,
 ) -> Path:
     """Quantize ``src`` (:class:`hwsim.report.evaluate.ModelSource`) for ``config``, simulate
     input number ``sample`` and write the vectors of its MAC layers to ``out_dir``.
 
     ``simulated``: an already computed ``(qgraph, batch-1 simulation of that sample)`` of the
     same source and config (the demo reuses its evaluation), else computed here.
+    ``batch``: inputs per calibration batch (hwsim.verify.calibration_batch). Layers are
+    built with a progress bar (hwsim.progress).
     """
     check_target(out_dir)  # refuse a bad --out before the long work (specs/vectors.md §1)
     if simulated is None:
         progress(f"simulating sample {sample} of {src.model}")
-        qg, sim, calib, xs = _simulate_sample(src, config, sample)
+        qg, sim, calib, xs = _simulate_sample(src, config, sample, batch)
     else:
         from hwsim.report.evaluate import load_source
 
