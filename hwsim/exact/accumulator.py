@@ -75,11 +75,13 @@ def _bias_check(bias: npt.NDArray[np.int64], bits: int) -> None:
 
 
 def overflow_candidates(a: npt.NDArray, w: npt.NDArray, bias: npt.NDArray[np.int64],
-                        bits: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+                        bits: int, amax: int | None = None, wmax: int | None = None
+                        ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """``(ms, ns)``, row-major sorted, of the outputs of ``bias + a @ w`` (``a[M, K]``,
     ``w[K, N]``, integer values in any numeric dtype) whose bound
     ``|bias[n]| + Σ_k |a[m, k]|·|w[k, n]|`` exceeds ``2^(bits−1) − 1`` (§7.4): the only ones
-    that can overflow at any step of the §7 order."""
+    that can overflow at any step of the §7 order. ``amax`` / ``wmax``: known bounds on
+    ``|a|`` / ``|w|`` (computed when not given)."""
     hi = (1 << (bits - 1)) - 1
     m, k = a.shape
     n = w.shape[1]
@@ -87,7 +89,8 @@ def overflow_candidates(a: npt.NDArray, w: npt.NDArray, bias: npt.NDArray[np.int
     if m == 0 or n == 0 or k == 0:
         return empty, empty
     babs = np.abs(bias.astype(np.int64))
-    amax, wmax = max_abs(a), max_abs(w)
+    amax = max_abs(a) if amax is None else amax
+    wmax = max_abs(w) if wmax is None else wmax
     if int(babs.max()) + k * amax * wmax <= hi:
         return empty, empty
     a_abs = np.abs(a)
@@ -153,8 +156,8 @@ def sequential_outputs(a: npt.NDArray, w: npt.NDArray, bias: npt.NDArray[np.int6
 
 
 def _resolve(a: npt.NDArray, w: npt.NDArray, bias: npt.NDArray[np.int64], bits: int,
-             policy: str) -> SequentialOutputs:
-    ms, ns = overflow_candidates(a, w, bias, bits)
+             policy: str, amax: int, wmax: int) -> SequentialOutputs:
+    ms, ns = overflow_candidates(a, w, bias, bits, amax, wmax)
     return sequential_outputs(a, w, bias, ms, ns, bits, policy)
 
 
@@ -169,12 +172,13 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
-    plan = plan_product(max_abs(x), max_abs(w), x.shape[1])
+    amax, wmax = max_abs(x), max_abs(w)
+    plan = plan_product(amax, wmax, x.shape[1])
     xf = x.astype(plan.dtype, copy=False)
     wt = w.T.astype(plan.dtype)
     acc = blocked_matmul(xf, wt, plan).astype(np.int64)
     acc += b64
-    seq = _resolve(xf, wt, b64, acc_bits, policy)
+    seq = _resolve(xf, wt, b64, acc_bits, policy, amax, wmax)
     acc[seq.ms, seq.ns] = seq.values
     hit = seq.events > 0
     index = np.stack([seq.ms[hit], seq.ns[hit]], axis=1)
@@ -206,7 +210,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
     ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
     p = oh * ow
-    plan = plan_product(max(max_abs(x), abs(int(x_zero_point))), max_abs(w), kg)
+    amax, wmax = max(max_abs(x), abs(int(x_zero_point))), max_abs(w)
+    plan = plan_product(amax, wmax, kg)
     wf = w.reshape(group, mg, kg).astype(plan.dtype)
     acc = np.empty((n, m, p), dtype=np.int64)
     itemsize = np.dtype(plan.dtype).itemsize
@@ -225,7 +230,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
         out[...] = sums.reshape(m, nb, p).transpose(1, 0, 2)
         out += b64[None, :, None]
         for g in range(group):
-            seq = _resolve(cols[g].T, wf[g].T, b64[g * mg:(g + 1) * mg], acc_bits, policy)
+            seq = _resolve(cols[g].T, wf[g].T, b64[g * mg:(g + 1) * mg], acc_bits, policy,
+                           amax, wmax)
             if seq.ms.size == 0:
                 continue
             img, pos = np.divmod(seq.ms, p)
@@ -256,12 +262,13 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     b64 = np.asarray(bias, dtype=np.int64)
     m, k = a.shape
     n = w.shape[1]
-    plan = plan_product(max_abs(a), max_abs(w), k)
+    amax, wmax = max_abs(a), max_abs(w)
+    plan = plan_product(amax, wmax, k)
     af = a.astype(plan.dtype, copy=False)
     wf = w.astype(plan.dtype, copy=False)
     acc = blocked_matmul(af, wf, plan).astype(np.int64)
     acc += b64[None, :]
-    seq = _resolve(af, wf, b64, acc_bits, policy)
+    seq = _resolve(af, wf, b64, acc_bits, policy, amax, wmax)
     acc[seq.ms, seq.ns] = seq.values
     first = None
     if seq.first >= 0:
