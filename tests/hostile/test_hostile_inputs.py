@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import check_case, save_model, tiny_model
+from hostile_util import check_case, save_model, tiny_model
 from onnx import TensorProto, helper, numpy_helper
 
 BAD = 2
