@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hwsim.errors import HwsimError
+from hwsim.exact.im2col import conv_columns, conv_out_size
+from hwsim.exact.matmul import max_abs
 
 __all__ = ["GemmOperands", "conv_out_size", "im2col", "lower_conv", "lower_gemm",
            "assemble_conv", "vector_cycles"]
@@ -21,19 +23,14 @@ __all__ = ["GemmOperands", "conv_out_size", "im2col", "lower_conv", "lower_gemm"
 
 @dataclass(frozen=True)
 class GemmOperands:
-    """``Y = bias + a @ w``: ``a[M, K]`` activation codes, ``w[K, N]`` weight codes,
-    ``bias[N]`` folded int32 bias, ``input_bytes`` the unique input bytes it reads (§C6)."""
+    """``Y = bias + a @ w``: ``a[M, K]`` activation codes (int32 or int64), ``w[K, N]``
+    weight codes, ``bias[N]`` folded int32 bias, ``input_bytes`` the unique input bytes it
+    reads (§C6)."""
 
-    a: npt.NDArray[np.int64]
+    a: npt.NDArray[np.integer]
     w: npt.NDArray[np.int64]
     bias: npt.NDArray[np.int64]
     input_elements: int
-
-
-def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int,
-                  dilation: int) -> int:
-    """Output length along one axis: ``(size + pads − dilation·(k−1) − 1) // stride + 1``."""
-    return (size + pad_begin + pad_end - dilation * (k - 1) - 1) // stride + 1
 
 
 def im2col(
@@ -45,26 +42,16 @@ def im2col(
     dilations: tuple[int, int],
     zero_point: int,
 ) -> tuple[npt.NDArray[np.int64], int, int]:
-    """Patches of NCHW ``x``: ``[N·OH·OW, C·kh·kw]`` int64 (rows (n, oh, ow), columns
-    (c, kh, kw), both row-major), padding filled with ``zero_point``; returns (A, OH, OW).
-    ``pads`` = (top, left, bottom, right) as in ONNX."""
-    x = np.asarray(x, dtype=np.int64)
-    n, c, h, wd = x.shape
-    top, left, bottom, right = pads
-    sh, sw = strides
-    dh, dw = dilations
-    oh = conv_out_size(h, kh, sh, top, bottom, dh)
-    ow = conv_out_size(wd, kw, sw, left, right, dw)
-    if oh < 1 or ow < 1:
-        raise HwsimError(f"conv: kernel {kh}x{kw} does not fit the padded {h}x{wd} input")
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=zero_point)
-    cols = np.empty((n, oh, ow, c, kh, kw), dtype=np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            win = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
-                     j * dw: j * dw + sw * (ow - 1) + 1: sw]
-            cols[:, :, :, :, i, j] = win.transpose(0, 2, 3, 1)
-    return cols.reshape(n * oh * ow, c * kh * kw), oh, ow
+    """Patches of NCHW ``x``: ``[N·OH·OW, C·kh·kw]`` (rows (n, oh, ow), columns (c, kh, kw),
+    both row-major), padding filled with ``zero_point``; returns (A, OH, OW). ``pads`` =
+    (top, left, bottom, right) as in ONNX. ``A`` is the transposed view of the channel-major
+    patch matrix of :func:`hwsim.exact.im2col.conv_columns` (one copy), int32 when every
+    code and the zero point fit (always for the ≤ 16-bit activation formats), else int64."""
+    x = np.asarray(x)
+    wide = max(max_abs(x), abs(int(zero_point))) >= 1 << 31
+    cols, oh, ow = conv_columns(x, (kh, kw), strides, pads, dilations, zero_point,
+                                np.int64 if wide else np.int32)
+    return cols.T, oh, ow
 
 
 def lower_conv(
@@ -79,7 +66,8 @@ def lower_conv(
     group: int = 1,
 ) -> tuple[list[GemmOperands], tuple[int, int, int, int]]:
     """One :class:`GemmOperands` per group of the conv ``x[N, C, H, W] * w[M, C/g, kh, kw]``
-    and the output shape ``(N, M, OH, OW)``."""
+    and the output shape ``(N, M, OH, OW)``. The patches of all groups are built at once;
+    group ``g``'s ``a`` is a view of its rows."""
     x = np.asarray(x)
     w = np.asarray(w, dtype=np.int64)
     n, c, h, wd = x.shape
@@ -90,15 +78,14 @@ def lower_conv(
             f"with weight shape {tuple(w.shape)}"
         )
     mg = m // group
+    kg = cg * kh * kw
     b = np.asarray(bias, dtype=np.int64)
+    a_all, oh, ow = im2col(x, kh, kw, strides, pads, dilations, x_zero_point)
     gemms = []
-    oh = ow = 0
     for g in range(group):
-        a, oh, ow = im2col(x[:, g * cg:(g + 1) * cg], kh, kw, strides, pads, dilations,
-                           x_zero_point)
-        wmat = w[g * mg:(g + 1) * mg].reshape(mg, cg * kh * kw).T
-        gemms.append(GemmOperands(a, np.ascontiguousarray(wmat), b[g * mg:(g + 1) * mg],
-                                  n * cg * h * wd))
+        wmat = w[g * mg:(g + 1) * mg].reshape(mg, kg).T
+        gemms.append(GemmOperands(a_all[:, g * kg:(g + 1) * kg], np.ascontiguousarray(wmat),
+                                  b[g * mg:(g + 1) * mg], n * cg * h * wd))
     return gemms, (n, m, oh, ow)
 
 
