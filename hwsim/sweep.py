@@ -336,8 +336,10 @@ def _run_dask(address: str, tasks: list[Any]) -> list[dict[str, Any]]:
         ) from None
     try:
         client = Client(address, set_as_default=False, timeout="10s")
-    except OSError as exc:
-        raise HwsimError(f"dask scheduler {address}: cannot connect: {exc}") from None
+    except (OSError, ValueError, TypeError) as exc:  # refused / timed out / bad address
+        msg = " ".join(str(exc).split())[:200]
+        raise HwsimError(f"--scheduler {address!r}: cannot connect to a Dask scheduler "
+                         f"({msg}); expected an address such as tcp://HOST:8786") from None
     with client:
         futures = client.map(_evaluate_task_one_thread, tasks, pure=False)
         return list(client.gather(futures))

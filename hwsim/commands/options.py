@@ -112,6 +112,9 @@ def check_output_path(path: str | os.PathLike[str], option: str = "--out",
     """Fail early (HwsimError naming ``option`` and the path) if ``path`` cannot become the
     output directory (``directory=True``) or output file: it exists with the wrong kind, or
     an existing ancestor is not a directory or is not writable. Creates nothing."""
+    if not os.fspath(path).strip():
+        raise HwsimError(f"{option}: empty path; expected an output "
+                         f"{'directory' if directory else 'file'}")
     p = Path(path)
     kind = "directory" if directory else "file"
     if p.exists() or p.is_symlink():

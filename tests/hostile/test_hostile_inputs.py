@@ -586,6 +586,9 @@ OUTPUT_CASES = {
     "vectors-out-under-file": out_case(_vectors, lambda d: _file("out")(d) / "v", "out"),
     "demo-out-is-file": out_case(_demo, _file("out"), "out"),
     "demo-out-under-file": out_case(_demo, lambda d: _file("out")(d) / "x", "out"),
+    "report-out-empty": out_case(_report, lambda d: "", "--out"),
+    "quantize-out-empty": out_case(_quantize, lambda d: "", "--out"),
+    "sweep-out-empty": out_case(_sweep, lambda d: "", "--out"),
 }
 
 
@@ -652,6 +655,14 @@ OPTION_CASES = {
     "unknown-command": (cli("frobnicate"), BAD, "frobnicate"),
     "no-command": (cli(), BAD, "COMMAND"),
     "unknown-option": (cli("verify", M, "--colour", "red"), BAD, "--colour"),
+    "sweep-scheduler-bad-address": (cli("sweep", M, "--grid", "{d}/grid.toml", "--scheduler",
+                                        "notanaddress", "--out", "{d}/out"), BAD,
+                                    ["--scheduler", "notanaddress"]),
+    "run-array-is-dev-null": (cli("run", M, "--array", "/dev/null"), BAD,
+                              ["/dev/null", "rows"]),
+    "verify-calib-dev-null": (cli("verify", M, "--calib", "/dev/null"), BAD, "/dev/null"),
+    "verify-max-memory-negative": (cli("verify", M, "--max-memory", "-1G"), BAD,
+                                   "--max-memory"),
     "report-model-is-directory": (cli("report", "{d}", "--out", "{d}/out"), BAD,
                                   ["directory"]),
     "report-model-missing": (cli("report", "{d}/nope.onnx", "--out", "{d}/out"), BAD,
