@@ -248,7 +248,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
 
 
 def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
-                   bias: npt.NDArray[np.integer], acc_bits: int, policy: str
+                   bias: npt.NDArray[np.integer], acc_bits: int, policy: str, *,
+                   amax: int | None = None, wmax: int | None = None
                    ) -> tuple[npt.NDArray[np.int64], int, tuple[int, int, int] | None]:
     """§7 accumulators of ``bias + a @ w`` (``a[M, K]``, ``w[K, N]``) in a signed
     ``acc_bits`` register, for the cycle model's fast mode.
@@ -256,13 +257,15 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     Returns ``(acc int64 [M, N], overflow_events, first_overflow)``; ``first_overflow`` is
     the ``(m, n, k)`` of the first overflowing addition in (m, n, k) row-major order, or
     None. Under policy ``"error"`` the returned ``acc`` holds exact sums (the caller
-    raises). The bias must already fit ``acc_bits`` (checked by the caller)."""
+    raises). The bias must already fit ``acc_bits`` (checked by the caller). ``amax`` /
+    ``wmax``: max |a| / |w| when the caller knows them (else computed)."""
     a = np.asarray(a)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
     m, k = a.shape
     n = w.shape[1]
-    amax, wmax = max_abs(a), max_abs(w)
+    amax = max_abs(a) if amax is None else int(amax)
+    wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, k)
     af = a.astype(plan.dtype, copy=False)
     wf = w.astype(plan.dtype, copy=False)

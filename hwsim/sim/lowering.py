@@ -67,7 +67,7 @@ def lower_conv(
 ) -> tuple[list[GemmOperands], tuple[int, int, int, int]]:
     """One :class:`GemmOperands` per group of the conv ``x[N, C, H, W] * w[M, C/g, kh, kw]``
     and the output shape ``(N, M, OH, OW)``. The patches of all groups are built at once;
-    group ``g``'s ``a`` is a view of its rows."""
+    group ``g``'s ``a`` is a view of its columns, ``w`` a transposed view of its weights."""
     x = np.asarray(x)
     w = np.asarray(w, dtype=np.int64)
     n, c, h, wd = x.shape
@@ -84,7 +84,7 @@ def lower_conv(
     gemms = []
     for g in range(group):
         wmat = w[g * mg:(g + 1) * mg].reshape(mg, kg).T
-        gemms.append(GemmOperands(a_all[:, g * kg:(g + 1) * kg], np.ascontiguousarray(wmat),
+        gemms.append(GemmOperands(a_all[:, g * kg:(g + 1) * kg], wmat,
                                   b[g * mg:(g + 1) * mg], n * cg * h * wd))
     return gemms, (n, m, oh, ow)
 
@@ -101,7 +101,7 @@ def lower_gemm(x: npt.NDArray[np.integer], w_mk: npt.NDArray[np.integer],
                bias: npt.NDArray[np.integer]) -> GemmOperands:
     """``y = x·wᵀ + bias`` with ``x[B, K]`` and ``w_mk[M, K]`` (the integer graph's layout)."""
     x = np.asarray(x, dtype=np.int64)
-    return GemmOperands(x, np.ascontiguousarray(np.asarray(w_mk, dtype=np.int64).T),
+    return GemmOperands(x, np.asarray(w_mk, dtype=np.int64).T,
                         np.asarray(bias, dtype=np.int64), int(x.size))
 
 

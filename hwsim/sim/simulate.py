@@ -77,11 +77,14 @@ def _check_operands(a, w, bias, config: ArrayConfig):
         raise HwsimError(
             f"GEMM operands: inner dimensions differ: a {a.shape}, w {w.shape}, bias {bias.shape}"
         )
+    maxima = []
     for name, arr, bits in (("activation", a, config.act_bits), ("weight", w, config.weight_bits)):
         if arr.dtype.kind not in "iu":
             raise HwsimError(f"{name} operand: expected integer codes, got dtype {arr.dtype}")
+        maxima.append(0)
         if arr.size:
             lo, hi = int(arr.min()), int(arr.max())
+            maxima[-1] = max(-lo, hi)
             fits_signed = lo >= -(1 << (bits - 1)) and hi < (1 << (bits - 1))
             fits_unsigned = lo >= 0 and hi < (1 << bits)
             if not (fits_signed or fits_unsigned):
@@ -95,7 +98,7 @@ def _check_operands(a, w, bias, config: ArrayConfig):
             f"bias: the folded bias must fit the {config.acc_bits}-bit accumulator "
             f"[{acc_lo}, {acc_hi}], got range [{int(bias.min())}, {int(bias.max())}]"
         )
-    return a, w, bias.astype(np.int64)
+    return a, w, bias.astype(np.int64), maxima[0], maxima[1]
 
 
 def _per_channel(arr, n: int, dtype) -> np.ndarray:
@@ -148,7 +151,7 @@ def simulate_gemm(
     fast mode; both give identical results. Under ``acc_overflow = "error"`` an overflow
     raises :class:`hwsim.arith.AccumulatorOverflowError` naming the first (m, n, k).
     """
-    a, w, b64 = _check_operands(a, w, bias, config)
+    a, w, b64, amax, wmax = _check_operands(a, w, bias, config)
     shape = GemmShape(a.shape[0], a.shape[1], w.shape[1])
     flow = get_dataflow(config.dataflow)
     rows, cols, lat = config.rows, config.cols, config.requant_latency
@@ -187,7 +190,8 @@ def simulate_gemm(
             dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
             recorded_valid_cycles=flow.kernel_result(valid),
         )
-    acc, events, first_loc = exact_gemm_acc(a, w, b64, config.acc_bits, config.acc_overflow)
+    acc, events, first_loc = exact_gemm_acc(a, w, b64, config.acc_bits, config.acc_overflow,
+                                            amax=amax, wmax=wmax)
     if first_loc is not None and config.acc_overflow == "error":
         _raise_overflow(first_loc, config)
     values = np.empty_like(acc)
