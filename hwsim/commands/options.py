@@ -110,8 +110,9 @@ def size_bytes(text: str) -> int:
 def check_output_path(path: str | os.PathLike[str], option: str = "--out",
                       directory: bool = True) -> Path:
     """Fail early (HwsimError naming ``option`` and the path) if ``path`` cannot become the
-    output directory (``directory=True``) or output file: it exists with the wrong kind, or
-    an existing ancestor is not a directory or is not writable. Creates nothing."""
+    output directory (``directory=True``) or output file: it is empty, exists with the wrong
+    kind, or its nearest existing ancestor is not a directory or refuses new entries (probed
+    by creating and removing an empty hidden directory there). Writes nothing else."""
     if not os.fspath(path).strip():
         raise HwsimError(f"{option}: empty path; expected an output "
                          f"{'directory' if directory else 'file'}")
@@ -134,4 +135,12 @@ def check_output_path(path: str | os.PathLike[str], option: str = "--out",
                          "cannot be created there")
     if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
         raise HwsimError(f"{option} {p}: directory {probe} is not writable")
+    if probe.is_dir():  # os.access is not enough (root, read-only or pseudo file systems)
+        import tempfile
+
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".hwsim-probe-", dir=probe))
+        except OSError as exc:
+            raise HwsimError(f"{option} {p}: cannot create files in {probe} "
+                             f"({exc.strerror or exc})") from None
     return p
