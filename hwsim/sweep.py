@@ -30,7 +30,6 @@ import dataclasses
 import io
 import itertools
 import json
-import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -435,9 +434,3 @@ def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
         written["png"] = out / "pareto.png"
         atomic_write(written["png"], png)
     return written
-
-
-def stderr_progress(done: int, total: int) -> None:
-    """Progress line on stderr (used by the CLI)."""
-    print(f"\rsweep: {done}/{total} points", end="\n" if done == total else "",
-          file=sys.stderr, flush=True)
