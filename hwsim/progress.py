@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -64,6 +65,9 @@ class Bar:
     def __init__(self, total: int | None, desc: str, unit: str, enabled: bool,
                  leave: bool = True) -> None:
         self._bar: Any = None
+        self._stage: str | None = None
+        self._since = 0.0
+        self.stage_seconds: dict[str, float] = {}
         if enabled:
             from tqdm import tqdm
 
@@ -80,14 +84,29 @@ class Bar:
         if self._bar is not None:
             self._bar.update(n)
 
+    def _lap(self) -> None:
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.stage_seconds[self._stage] = (self.stage_seconds.get(self._stage, 0.0)
+                                               + now - self._since)
+        self._since = now
+
     def stage(self, name: str) -> None:
-        """Show what runs now (e.g. the executor) after the counter."""
+        """Show what runs now (e.g. the executor) after the counter; the time until the
+        next stage is added to ``stage_seconds[name]``, shown when the bar closes."""
         if self._bar is not None:
+            self._lap()
+            self._stage = name
             self._bar.set_postfix_str(name, refresh=False)
 
     def close(self) -> None:
-        """Finish the bar (idempotent)."""
+        """Finish the bar (idempotent), with the seconds spent in each stage."""
         if self._bar is not None:
+            self._lap()
+            self._stage = None
+            if self.stage_seconds:
+                self._bar.set_postfix_str(", ".join(
+                    f"{k} {v:.1f}s" for k, v in self.stage_seconds.items()), refresh=False)
             self._bar.close()
             self._bar = None
 

@@ -189,7 +189,7 @@ def test_progress_helpers(capsys, monkeypatch) -> None:
             b.update(10)
     out, err = capsys.readouterr()
     assert out == "" and "points" in err and "5/5" in err and "10/10" in err
-    assert "golden" in err
+    assert "golden" in err and set(b.stage_seconds) == {"golden"}
 
 
 def test_vectors_progress_counts_layers(digits, capsys, tmp_path) -> None:
