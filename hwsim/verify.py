@@ -56,11 +56,12 @@ class VerifyOptions:
     acc_bits: int = 32
     acc_overflow: str = "wrap"
     dynamic: bool = False
+    profile: str = ""
 
     def quantize_config(self) -> QuantizeConfig:
         return QuantizeConfig(weights=self.weights, observer=self.observer,
                               requant=RequantConfig(mode=self.mode), acc_bits=self.acc_bits,
-                              acc_overflow=self.acc_overflow)
+                              acc_overflow=self.acc_overflow, profile=self.profile)
 
 
 def calibration_batch(observer: str, batch: int = DEFAULT_BATCH) -> int:
@@ -271,6 +272,7 @@ def verify_graph(graph: Graph, inputs: np.ndarray, *, calib: np.ndarray | None =
     pairs = {k: t.as_dict() for k, t in run.pairs.items()}
     report: dict[str, Any] = {
         "model": graph.name,
+        "profile": _profile_record(qg),
         "requant_mode": qg.requant_config.mode,
         "requant_config": {f: getattr(qg.requant_config, f) for f in (
             "mode", "multiplier_bits", "rounding", "shift_min", "shift_max",
@@ -289,6 +291,14 @@ def verify_graph(graph: Graph, inputs: np.ndarray, *, calib: np.ndarray | None =
         report["accuracy"] = {k: v / n for k, v in run.correct.items()}
     report["ok"] = not (report["exact_mode"] and pairs["golden_vs_fakequant"]["mismatches"])
     return report
+
+
+def _profile_record(qg: QGraph) -> dict[str, Any]:
+    """The engine profile of ``qg`` (arithmetic §11) as recorded in reports."""
+    from hwsim.compiler.profiles import PROFILES, profile_for_requant
+
+    prof = PROFILES.get(qg.profile) or profile_for_requant(qg.requant_config)
+    return prof.record()
 
 
 def _layers(qg: QGraph, run: _VerifyRun) -> list[dict[str, Any]]:

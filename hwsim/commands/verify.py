@@ -13,11 +13,17 @@ from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 def add_quant_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``hwsim verify`` and ``hwsim quantize``."""
-    p.add_argument("model", metavar="MODEL.onnx", help="float ONNX model")
+    p.add_argument("model", metavar="MODEL.onnx",
+                   help="float ONNX model, or a quantized (QDQ / QOperator) ONNX model")
     p.add_argument("--calib", metavar="X.npy", help="calibration inputs (float, NCHW)")
     p.add_argument("--requant", default="dyadic",
                    choices=("tflite", "tflite_single", "float32", "dyadic", "custom"),
                    help="requantization datapath (default dyadic)")
+    p.add_argument("--profile", default=None,
+                   choices=("tflite", "tflite_single", "float32", "dyadic", "ort_cpu"),
+                   help="engine profile: arithmetic per op type (specs/arithmetic.md §11; "
+                        "fixes the requant datapath; default: that of --requant, ort_cpu "
+                        "for a quantized model)")
     p.add_argument("--weights", default="int8", choices=("int8", "int4", "int4_block", "fp8"),
                    help="weight format (default int8 per channel)")
     p.add_argument("--observer", default="minmax",
@@ -44,7 +50,7 @@ def options(args: argparse.Namespace):  # noqa: ANN201 - VerifyOptions, imported
 
     return VerifyOptions(mode=args.requant, weights=args.weights, observer=args.observer,
                          acc_bits=args.acc_bits, acc_overflow=args.acc_overflow,
-                         dynamic=args.dynamic)
+                         dynamic=args.dynamic, profile=args.profile or "")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwsim.progress import progress_scope
     from hwsim.verify import load_model, resolve_data, summary_line, verify_graph
+    from hwsim.verify_onnx import quantized_model
 
+    imported = quantized_model(args.model, args.profile or "ort_cpu")
+    if imported is not None:
+        return _run_quantized(args, imported)
     opts = options(args)
     graph = load_model(args.model)
     data = resolve_data(args.model, graph, args.calib, args.inputs, args.labels,
@@ -77,4 +87,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, sort_keys=True))
     else:
         print(summary_line(report))
+    return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED
+
+
+def _run_quantized(args: argparse.Namespace, imported) -> int:  # noqa: ANN001
+    """``hwsim verify QMODEL.onnx``: ONNX Runtime vs golden under the profile (no --calib)."""
+    from hwsim.progress import progress_scope
+    from hwsim.verify_onnx import quantized_inputs, summary_line, verify_quantized
+
+    inputs, warnings = quantized_inputs(imported, args.inputs)
+    for w in warnings:
+        print(f"hwsim verify: warning: {w}", file=sys.stderr)
+    with progress_scope(progress_enabled(args)):
+        report = verify_quantized(imported, inputs, batch=batch_of(args))
+    print(json.dumps(report, sort_keys=True) if args.json else summary_line(report))
     return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED

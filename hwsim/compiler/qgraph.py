@@ -13,6 +13,9 @@ Node kinds (``QNode.op``) and what they hold:
 - ``concat``: requant ``in0`` … ``in{n-1}``.
 - ``avgpool``, ``global_avgpool``, ``maxpool``, ``clamp``, ``flatten``, ``reshape``, ``pad``:
   no arrays, no requant; the output shares the input's qparams.
+- ``qlinear_add``, ``qlinear_global_avgpool``, ``qlinear_avgpool``: engine-profile ops
+  (ONNX Runtime's float32 kernels, arithmetic §11.2) computed from the input and output
+  TensorQ; no arrays, no requant.
 
 The integer meaning of every op is §7, §8 and §10 of ``specs/arithmetic.md``; the two
 executors (:mod:`hwsim.reference.golden_exec`, :mod:`hwsim.reference.fakequant_exec`)
@@ -46,6 +49,10 @@ QOPS: dict[str, int | None] = {
     "reshape": 1,
     "pad": 1,
     "concat": None,
+    # engine-profile ops (specs/arithmetic.md §11.2; kernels in hwsim.reference.engine_ops)
+    "qlinear_add": 2,
+    "qlinear_global_avgpool": 1,
+    "qlinear_avgpool": 1,
 }
 
 #: Ops whose output shares the input's scale and zero point (no requantization).
@@ -136,6 +143,8 @@ class QGraph:
     weight_format: str = "int8"
     dynamic: bool = False
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Name of the engine profile the graph was built for (hwsim.compiler.profiles, §11).
+    profile: str = ""
 
     def __post_init__(self) -> None:
         if not 8 <= self.acc_bits <= 32:

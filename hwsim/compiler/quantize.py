@@ -62,7 +62,9 @@ class QuantizeConfig:
     reduction-axis block of int4_block); ``act_dtype`` of activations (asymmetric, per
     tensor); ``observer`` name (minmax, moving_average, percentile, mse, entropy) with
     ``observer_kwargs``; ``requant`` the requantization datapath; ``acc_bits`` /
-    ``acc_overflow`` the MAC accumulator (§7)."""
+    ``acc_overflow`` the MAC accumulator (§7); ``profile`` an engine profile name
+    (arithmetic §11; it fixes ``requant`` and how add and pooling lower; "" = the profile
+    of ``requant``)."""
 
     weights: str = "int8"
     block_size: int = 16
@@ -72,8 +74,17 @@ class QuantizeConfig:
     requant: RequantConfig = RequantConfig()
     acc_bits: int = 32
     acc_overflow: str = "wrap"
+    profile: str = ""
 
     def __post_init__(self) -> None:
+        if self.profile:
+            from hwsim.compiler.profiles import get_profile
+
+            prof = get_profile(self.profile)
+            if self.requant not in (RequantConfig(), prof.requant):
+                raise ConfigError(f"requant: profile {self.profile!r} fixes the requant "
+                                  f"datapath ({prof.requant.mode!r}); give one or the other")
+            object.__setattr__(self, "requant", prof.requant)
         if self.weights not in WEIGHT_CHOICES:
             raise ConfigError(f"weights: expected one of {sorted(WEIGHT_CHOICES)}, "
                               f"got {self.weights!r}")
@@ -194,6 +205,12 @@ def _build(graph: Graph, cfg: QuantizeConfig,
            observed: Mapping[str, TensorQ] | None) -> QGraph:
     """Shared walk of static (``observed`` qparams) and dynamic (``observed is None``)."""
     dynamic = observed is None
+    from hwsim.compiler.profiles import get_profile, profile_for_requant
+
+    prof = get_profile(cfg.profile) if cfg.profile else profile_for_requant(cfg.requant)
+    if dynamic and prof.is_ort:
+        raise ConfigError(f"profile {prof.name!r}: dynamic quantization is not supported "
+                          "(its add and pooling kernels need static qparams)")
     fused = plan_fusion(graph)
     absorbed = {act.name for act in fused.values()}
     wfmt = WEIGHT_CHOICES[cfg.weights]
@@ -245,6 +262,11 @@ def _build(graph: Graph, cfg: QuantizeConfig,
                 raise ModelError(f"{where}: both inputs must be activations (constant "
                                  "addends are not supported)")
             tout = observed_tq(out)
+            if prof.is_ort:  # arithmetic §11.2.1
+                nodes.append(QNode(node.name, "qlinear_add", (x, y), out,
+                                   {"act_range": act_rng}, {}, {}, fused_name))
+                tensors[out] = tout
+                continue
             req = {} if dynamic else add_requant(tin, tensors[y], tout, cfg.requant, act_rng)
             bits = max(int(t.dtype.removeprefix("u").removeprefix("int"))
                        for t in (tin, tensors[y]))
@@ -264,13 +286,15 @@ def _build(graph: Graph, cfg: QuantizeConfig,
             tensors[out] = tout
         else:
             qop, attrs = _shared_op(graph, node)
+            if prof.is_ort and qop in ("avgpool", "global_avgpool"):  # arithmetic §11.2
+                qop = "qlinear_" + qop
             nodes.append(QNode(node.name, qop, (x,), out, attrs))
             tensors[out] = TensorQ(out, tin.dtype, tin.scale, tin.zero_point)
     shapes = {t: tuple(graph.tensors[t].shape) for t in graph.inputs}
     g = QGraph(name=graph.name, inputs=tuple(graph.inputs), outputs=tuple(graph.outputs),
                tensors=tensors, nodes=tuple(nodes), requant_config=cfg.requant,
                acc_bits=cfg.acc_bits, acc_overflow=cfg.acc_overflow, weight_format=wfmt,
-               dynamic=dynamic, input_shapes=shapes)
+               dynamic=dynamic, input_shapes=shapes, profile=prof.name)
     verify_qgraph(g)
     return g
 

@@ -115,6 +115,7 @@ def qgraph_to_json(g: QGraph) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "acc_overflow": g.acc_overflow,
         "weight_format": g.weight_format,
         "dynamic": g.dynamic,
+        "profile": g.profile,
         "requant_config": {f: getattr(g.requant_config, f) for f in _CONFIG_FIELDS},
         "tensors": {t.name: {"dtype": t.dtype,
                              "scale": None if math.isnan(t.scale) else t.scale,
@@ -221,7 +222,8 @@ def _build(doc: dict[str, Any], arrays: dict[str, np.ndarray], jpath: Path) -> Q
             tensors=tensors, nodes=tuple(nodes), requant_config=config,
             acc_bits=int(doc["acc_bits"]), acc_overflow=doc["acc_overflow"],
             weight_format=doc["weight_format"], dynamic=bool(doc["dynamic"]),
-            input_shapes={k: tuple(v) for k, v in doc["input_shapes"].items()})
+            input_shapes={k: tuple(v) for k, v in doc["input_shapes"].items()},
+            profile=str(doc.get("profile", "")))
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{where}: malformed integer graph (missing or wrong field: "
                          f"{exc})") from exc

@@ -230,4 +230,8 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         widths = [(p[i], p[i + x.ndim]) for i in range(x.ndim)]
         fill = float(pad_code(a["value"], tin) - tin.zero_point)
         return (np.pad(xc, widths, constant_values=fill) + tin.zero_point).astype(np.int64)
+    from hwsim.reference.engine_ops import ENGINE_KERNELS  # arith §11.2: the engine's own
+
+    if node.op in ENGINE_KERNELS:  # float32 kernel is its reference (no float64 formula)
+        return ENGINE_KERNELS[node.op](node, codes, tensors)
     raise ModelError(f"no fake-quant kernel for op {node.op!r}")

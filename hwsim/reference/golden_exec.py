@@ -142,6 +142,10 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         return x.reshape((x.shape[0],) + tuple(int(d) for d in a["shape"]))
     if node.op == "pad":
         return ops.pad_constant(x, tuple(int(p) for p in a["pads"]), pad_code(a["value"], tin))
+    from hwsim.reference.engine_ops import ENGINE_KERNELS  # engine-profile ops, arith §11.2
+
+    if node.op in ENGINE_KERNELS:
+        return ENGINE_KERNELS[node.op](node, codes, tensors)
     raise ModelError(f"no golden kernel for op {node.op!r}")
 
 

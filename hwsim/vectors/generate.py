@@ -182,6 +182,7 @@ def generate_vectors(
     meta = {
         "seed": src.seed,
         "model": qg.name,
+        "profile": qg.profile,
         "array_config": config.to_dict(),
         "source": source,
     }

@@ -1,0 +1,136 @@
+"""Engine profiles: named, frozen tables from op type to arithmetic (specs/arithmetic.md §11).
+
+A profile says, for every integer-graph op type, which arithmetic the engine being modelled
+uses: the requantization datapath of conv / gemm (a :class:`hwsim.arith.RequantConfig`,
+§8), and how add, average pooling, global average pooling, concat and the input
+quantization round. hwsim's own single-mode configurations are profiles whose non-MAC ops
+are the §10 integer kernels; ``ort_cpu`` reproduces ONNX Runtime's CPU kernels (MLAS and
+the com.microsoft contrib ops, x86-64 with AVX2), whose non-MAC ops are the engine kernels
+of :mod:`hwsim.reference.engine_ops` (§11.2).
+
+The compiler and the quantized-ONNX importer ask :meth:`EngineProfile.lowering` which
+integer op to emit for an op; executors never look at profiles, they run the op types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from hwsim.arith import RequantConfig
+from hwsim.errors import ConfigError
+
+#: Arithmetic names of the table (specs/arithmetic.md §11.1).
+ARITHMETIC: Mapping[str, str] = MappingProxyType({
+    "hwsim_add": "§10.1: three requant blocks of the profile's mode, left shift L",
+    "hwsim_avgpool": "§10.2: z + round_half_away(Σ(q − z) / N), shared qparams",
+    "hwsim_concat": "§10.3: each input rescaled by a requant block of the profile's mode",
+    "hwsim_quantize": "§3: hwsim.quant.quantize of the float input (float64 division)",
+    "ort_qlinear_add": "§11.2.1: MLAS QLinearAdd, AVX2 kernel (two float32 FMAs, RNE)",
+    "ort_qlinear_add_raw": "§11.2.1: MLAS QLinearAdd portable helper (16-bit types)",
+    "ort_qlinear_avgpool": "§11.2.3: QLinearAveragePool, float32 sum, divide, requantize",
+    "ort_qlinear_global_avgpool": "§11.2.2: Σq − z·N in int32, float32 requant, RNE",
+    "ort_qlinear_concat": "§11.2.4: QLinearConcat, float32 requant of each input",
+    "ort_quantize_linear": "§11.2.5: MLAS QuantizeLinear: float32 x / s, clamp, RNE, + z",
+})
+
+#: Op types of the table, in the order reports list them.
+TABLE_OPS = ("conv", "gemm", "add", "avgpool", "global_avgpool", "concat", "input")
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """One engine's arithmetic, op type by op type (§11.1).
+
+    ``requant``: the §8 datapath of conv / gemm outputs (every requant block of the hwsim
+    kernels uses it too); ``add``, ``avgpool``, ``global_avgpool``, ``concat``,
+    ``input``: names from :data:`ARITHMETIC`; ``saturation``: output codes saturate to the
+    format (every profile; wrap exists only inside a ``custom`` RequantConfig);
+    ``sources``: where the arithmetic was read."""
+
+    name: str
+    requant: RequantConfig
+    add: str = "hwsim_add"
+    avgpool: str = "hwsim_avgpool"
+    global_avgpool: str = "hwsim_avgpool"
+    concat: str = "hwsim_concat"
+    input: str = "hwsim_quantize"
+    saturation: str = "saturate"
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.requant, RequantConfig):
+            raise ConfigError(f"profile {self.name!r}: requant must be a RequantConfig")
+        for op in TABLE_OPS[2:]:
+            v = getattr(self, op)
+            if v not in ARITHMETIC:
+                raise ConfigError(f"profile {self.name!r}: {op}: unknown arithmetic {v!r}; "
+                                  f"expected one of {sorted(ARITHMETIC)}")
+        if self.saturation != "saturate":
+            raise ConfigError(f"profile {self.name!r}: saturation: expected 'saturate', "
+                              f"got {self.saturation!r}")
+
+    @property
+    def is_ort(self) -> bool:
+        """True when the non-MAC ops run ONNX Runtime's kernels (engine ops)."""
+        return self.add.startswith("ort_")
+
+    def table(self) -> dict[str, str]:
+        """{op type: arithmetic} as recorded in reports and vector manifests."""
+        mac = f"§8 requant mode {self.requant.mode!r}"
+        if self.requant.mode in ("dyadic", "custom"):
+            mac += (f" ({self.requant.multiplier_bits}-bit multiplier, "
+                    f"{self.requant.rounding})")
+        return {"conv": mac, "gemm": mac, "add": self.add, "avgpool": self.avgpool,
+                "global_avgpool": self.global_avgpool, "concat": self.concat,
+                "input": self.input, "saturation": self.saturation}
+
+    def record(self) -> dict[str, object]:
+        """JSON-ready description: name, table, sources."""
+        return {"name": self.name, "ops": self.table(), "sources": list(self.sources)}
+
+
+_ORT_SOURCES = (
+    "onnxruntime/core/mlas/lib/quantize.cpp (MlasRequantizeOutput, MlasQuantizeLinear)",
+    "onnxruntime/core/mlas/lib/qladd.cpp, intrinsics/avx2/qladd_avx2.cpp (QLinearAdd)",
+    "onnxruntime/core/mlas/lib/qlgavgpool.cpp (QLinearGlobalAveragePool)",
+    "onnxruntime/contrib_ops/cpu/quantization/qlinear_pool.cc (QLinearAveragePool)",
+    "onnxruntime/contrib_ops/cpu/quantization/qlinear_concat.cc (QLinearConcat)",
+    "onnxruntime/contrib_ops/cpu/quantization/qlinear_binary_op.cc",
+    "onnxruntime/contrib_ops/cpu/quantization/qlinear_global_average_pool.cc",
+)
+
+
+def _mode_profile(mode: str) -> EngineProfile:
+    return EngineProfile(mode, RequantConfig(mode=mode),
+                         sources=("specs/arithmetic.md §8, §10",))
+
+
+#: The named profiles (§11.1). ``custom`` is built from a user RequantConfig by
+#: :func:`profile_for_requant`.
+PROFILES: Mapping[str, EngineProfile] = MappingProxyType({
+    **{m: _mode_profile(m) for m in ("tflite", "tflite_single", "float32", "dyadic")},
+    "ort_cpu": EngineProfile(
+        "ort_cpu", RequantConfig(mode="float32"), add="ort_qlinear_add",
+        avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",
+        concat="ort_qlinear_concat", input="ort_quantize_linear", sources=_ORT_SOURCES),
+})
+
+
+def get_profile(name: str) -> EngineProfile:
+    """The profile called ``name`` (ConfigError listing the names otherwise)."""
+    if name not in PROFILES:
+        raise ConfigError(f"profile: unknown engine profile {name!r}; expected one of "
+                          f"{', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def profile_for_requant(config: RequantConfig) -> EngineProfile:
+    """The hwsim profile of a single requant configuration: the named profile of its mode
+    when ``config`` is that profile's default, else a ``custom`` profile around it."""
+    named = PROFILES.get(config.mode)
+    if named is not None and named.requant == config and not named.is_ort:
+        return named
+    return EngineProfile("custom" if config.mode == "custom" else f"{config.mode}*",
+                         config, sources=("specs/arithmetic.md §8, §10",))

@@ -1,0 +1,703 @@
+"""Import quantized ONNX models (QDQ and QOperator) into the integer graph (specs/ir.md §8).
+
+:func:`load_quantized_onnx` reads a model quantized by a toolchain (for example
+``onnxruntime.quantization.quantize_static``) and builds a :class:`~hwsim.compiler.qgraph.
+QGraph` with the model's own scales and zero points (no calibration). One small converter
+per (format, op type) in :data:`CONVERTERS` (``"qdq"``: a float op between
+DequantizeLinear and QuantizeLinear nodes; ``"qop"``: a QOperator / com.microsoft node;
+``"any"``: ops that move codes); an op without a converter, or a converter that meets
+something the integer graph cannot represent, raises one ModelError naming the node.
+
+Arithmetic: conv / gemm accumulate exactly (arithmetic §7) from the carried weights
+``q_w − z_w`` and the int32 bias, and requantize with the profile's §8 datapath (for
+``ort_cpu``: float32 with ORT's scale ``f32(f32(s_x·s_w)/s_y)``); add and average pooling
+lower to the profile's ops (§11).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwsim.compiler.profiles import EngineProfile, get_profile
+from hwsim.compiler.qgraph import ACT_DTYPES, QGraph, QNode, TensorQ, verify_qgraph
+from hwsim.compiler.requant import add_requant, mac_requant, rescale_requant
+from hwsim.errors import ModelError
+from hwsim.frontends.onnx import _read_model
+
+#: Op types whose presence marks a model as quantized.
+QUANTIZED_OP_TYPES = frozenset((
+    "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm",
+    "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool",
+    "QLinearConcat", "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear",
+    "QLinearSigmoid", "QLinearLeakyRelu",
+))
+_INT_DTYPES = {np.dtype(d): d for d in ACT_DTYPES}
+
+
+def is_quantized_onnx(source: Any) -> bool:
+    """True when the ONNX model (path, bytes or ModelProto) holds a quantization op."""
+    model = _read_model(source)
+    return any(n.op_type in QUANTIZED_OP_TYPES for n in model.graph.node)
+
+
+@dataclass(frozen=True, eq=False)
+class ImportedModel:
+    """The integer graph of a quantized ONNX model, its profile, and which QGraph tensor
+    each ONNX graph output dequantizes (``outputs``: ONNX output name -> tensor)."""
+
+    qgraph: QGraph
+    profile: EngineProfile
+    outputs: Mapping[str, str]
+    model: Any = field(repr=False)
+
+
+class _Ctx:
+    """State of one import: constants, tensor qparams, aliases, shapes, emitted nodes."""
+
+    def __init__(self, model: Any, profile: EngineProfile) -> None:
+        from onnx import numpy_helper
+
+        self.model, self.profile = model, profile
+        self.g = model.graph
+        self.consts: dict[str, np.ndarray] = {
+            t.name: numpy_helper.to_array(t) for t in self.g.initializer}
+        self.tq: dict[str, TensorQ] = {}
+        self.alias: dict[str, str] = {}
+        self.shape: dict[str, tuple[int, ...]] = {}
+        self.wconst: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        self.nodes: list[QNode] = []
+        self.done: set[int] = set()
+        self.consumers: dict[str, list[int]] = {}
+        for i, n in enumerate(self.g.node):
+            for t in n.input:
+                self.consumers.setdefault(t, []).append(i)
+        self.outputs = [o.name for o in self.g.output]
+        self.inputs: list[str] = []
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def canon(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def const(self, where: str, name: str) -> np.ndarray:
+        if name not in self.consts:
+            raise ModelError(f"{where}: input {name!r} must be a constant (initializer)")
+        return self.consts[name]
+
+    def act(self, where: str, name: str) -> str:
+        c = self.canon(name)
+        if c not in self.tq:
+            raise ModelError(f"{where}: input {name!r} is not a quantized activation "
+                             "(expected the output of DequantizeLinear or a QOperator node)")
+        return c
+
+    def qparams(self, where: str, scale: str, zp: str | None, *, per_tensor: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, str]:
+        s = np.asarray(self.const(where, scale), dtype=np.float32).reshape(-1)
+        if zp:
+            z = self.const(where, zp)
+            dtype = _INT_DTYPES.get(z.dtype)
+            if dtype is None:
+                raise ModelError(f"{where}: zero point {zp!r} has dtype {z.dtype}; the "
+                                 f"integer graph supports {', '.join(ACT_DTYPES)}")
+            z = np.asarray(z, dtype=np.int64).reshape(-1)
+        else:
+            z, dtype = np.zeros(1, dtype=np.int64), "uint8"
+        if per_tensor and (s.size != 1 or z.size != 1):
+            raise ModelError(f"{where}: activation qparams must be per tensor, got "
+                             f"{s.size} scales")
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ModelError(f"{where}: scale {scale!r} must be finite and > 0")
+        return s, z, dtype
+
+    def tensorq(self, where: str, name: str, scale: str, zp: str | None) -> TensorQ:
+        s, z, dtype = self.qparams(where, scale, zp)
+        return TensorQ(name, dtype, float(s[0]), int(z[0]))
+
+    def sole_consumer(self, tensor: str) -> Any | None:
+        idx = self.consumers.get(tensor, [])
+        if len(idx) != 1 or tensor in self.outputs:
+            return None
+        return self.g.node[idx[0]]
+
+    def quantized_output(self, node: Any) -> tuple[str, TensorQ, tuple[float, float]]:
+        """QDQ: the QuantizeLinear that quantizes ``node``'s float output (possibly through
+        a Relu / Clip, returned as a fused real range); marks them consumed."""
+        where = f"node {node.name!r} ({node.op_type})"
+        act = (-np.inf, np.inf)
+        nxt = self.sole_consumer(node.output[0])
+        if nxt is not None and nxt.op_type in ("Relu", "Clip"):
+            act = _relu_clip_range(self, nxt)
+            self.done.add(_index(self.g, nxt))
+            nxt = self.sole_consumer(nxt.output[0])
+        if nxt is None or nxt.op_type != "QuantizeLinear":
+            raise ModelError(f"{where}: its output must be quantized by exactly one "
+                             "QuantizeLinear (QDQ format); it is not")
+        self.done.add(_index(self.g, nxt))
+        out = nxt.output[0]
+        zp = nxt.input[2] if len(nxt.input) > 2 else None
+        return out, self.tensorq(where, out, nxt.input[1], zp), act
+
+    def emit(self, node: QNode, tq: TensorQ, shape: tuple[int, ...]) -> None:
+        self.nodes.append(node)
+        self.tq[node.output] = tq
+        self.shape[node.output] = shape
+
+
+def _index(g: Any, node: Any) -> int:
+    for i, n in enumerate(g.node):
+        if n is node:
+            return i
+    raise ModelError(f"node {node.name!r} not found")  # pragma: no cover - internal
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _relu_clip_range(ctx: _Ctx, node: Any) -> tuple[float, float]:
+    if node.op_type == "Relu":
+        return 0.0, np.inf
+    lo = float(ctx.const(node.name, node.input[1])) if len(node.input) > 1 and node.input[1] \
+        else -np.inf
+    hi = float(ctx.const(node.name, node.input[2])) if len(node.input) > 2 and node.input[2] \
+        else np.inf
+    return lo, hi
+
+
+def _window_attrs(where: str, a: Mapping[str, Any], kernel: tuple[int, ...]
+                  ) -> tuple[tuple[int, int], tuple[int, int, int, int], tuple[int, int]]:
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise ModelError(f"{where}: auto_pad {a['auto_pad']!r} is not supported; "
+                         "expected explicit pads")
+    if int(a.get("ceil_mode", 0)):
+        raise ModelError(f"{where}: ceil_mode = 1 is not supported")
+    if len(kernel) != 2:
+        raise ModelError(f"{where}: only 2-D windows are supported, got kernel {kernel}")
+    strides = tuple(int(v) for v in a.get("strides", (1, 1)))
+    p = tuple(int(v) for v in a.get("pads", (0, 0, 0, 0)))
+    dil = tuple(int(v) for v in a.get("dilations", (1, 1)))
+    return strides, (p[0], p[1], p[2], p[3]), dil
+
+
+def _out_hw(shape: tuple[int, ...], k: tuple[int, int], s: tuple[int, int],
+            p: tuple[int, int, int, int], d: tuple[int, int]) -> tuple[int, int]:
+    oh = (shape[2] + p[0] + p[2] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (shape[3] + p[1] + p[3] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    return oh, ow
+
+
+# --- MAC ops ----------------------------------------------------------------------------
+
+def _carried_weights(where: str, q: np.ndarray, z: np.ndarray, axis: int) -> np.ndarray:
+    """q_w − z_w (zero point along ``axis``), as int8 (the array's operand width)."""
+    zz = z.reshape([-1 if i == axis else 1 for i in range(q.ndim)]) if z.size > 1 else z[0]
+    w = np.asarray(q, dtype=np.int64) - zz
+    if w.min() < -128 or w.max() > 127:
+        raise ModelError(f"{where}: weights minus their zero point span [{w.min()}, "
+                         f"{w.max()}], outside the int8 operand range of the array")
+    return w.astype(np.int8)
+
+
+def _emit_mac(ctx: _Ctx, where: str, name: str, op: str, x: str, w: np.ndarray,
+              s_w: np.ndarray, bias: np.ndarray | None, out: str, tout: TensorQ,
+              act: tuple[float, float], attrs: dict[str, Any], shape: tuple[int, ...]) -> None:
+    m = w.shape[0]
+    tin = ctx.tq[x]
+    s_w = np.broadcast_to(np.asarray(s_w, dtype=np.float32).reshape(-1), (m,)).astype(np.float64)
+    b = np.zeros(m, dtype=np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    if b.size != m:
+        raise ModelError(f"{where}: bias has {b.size} values, expected {m}")
+    folded = b - tin.zero_point * w.reshape(m, -1).astype(np.int64).sum(axis=1)
+    if folded.min() < -(1 << 31) or folded.max() >= 1 << 31:
+        raise ModelError(f"{where}: folded bias does not fit the int32 accumulator")
+    attrs["act_range"] = act
+    req = mac_requant(tin.scale, s_w, tout, ctx.profile.requant, act)
+    ctx.emit(QNode(name, op, (x,), out, attrs,
+                   {"weight": w, "bias": folded.astype(np.int32), "weight_scale": s_w},
+                   {"out": req}, "relu" if act == (0.0, np.inf) else ""), tout, shape)
+
+
+def _conv(ctx: _Ctx, node: Any, x: str, wq: np.ndarray, ws: np.ndarray, wz: np.ndarray,
+          bias: np.ndarray | None, out: str, tout: TensorQ, act: tuple[float, float]) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    a = _attrs(node)
+    if wq.ndim != 4:
+        raise ModelError(f"{where}: only 2-D convolutions are supported")
+    strides, pads, dil = _window_attrs(where, a, tuple(wq.shape[2:]))
+    w = _carried_weights(where, wq, wz, 0)
+    xs = ctx.shape[x]
+    oh, ow = _out_hw(xs, tuple(wq.shape[2:]), strides, pads, dil)
+    attrs = {"strides": strides, "pads": pads, "dilations": dil, "group": int(a.get("group", 1))}
+    _emit_mac(ctx, where, node.name, "conv", x, w, ws, bias, out, tout, act, attrs,
+              (xs[0], wq.shape[0], oh, ow))
+
+
+def _gemm(ctx: _Ctx, node: Any, x: str, wq: np.ndarray, ws: np.ndarray, wz: np.ndarray,
+          bias: np.ndarray | None, out: str, tout: TensorQ, act: tuple[float, float],
+          trans_b: bool) -> None:
+    """y = x·W (W [K, N], per-column qparams, axis 1) or x·Wᵀ (trans_b: W [N, K], axis 0)."""
+    where = f"node {node.name!r} ({node.op_type})"
+    if len(ctx.shape[x]) != 2 or wq.ndim != 2:
+        raise ModelError(f"{where}: only 2-D x @ W with a constant W is supported")
+    w = _carried_weights(where, wq, wz, 0 if trans_b else 1)
+    if not trans_b:
+        w = np.ascontiguousarray(w.T)
+    _emit_mac(ctx, where, node.name, "gemm", x, w, ws, bias, out, tout, act, {},
+              (ctx.shape[x][0], w.shape[0]))
+
+
+def _weight_qparams(ctx: _Ctx, where: str, scale: str, zp: str | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    s, z, _ = ctx.qparams(where, scale, zp, per_tensor=False)
+    return s, z
+
+
+def _qop_conv(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearConv)"
+    i = node.input
+    x = ctx.act(where, i[0])
+    wq = ctx.const(where, i[3])
+    ws, wz = _weight_qparams(ctx, where, i[4], i[5])
+    tout = ctx.tensorq(where, node.output[0], i[6], i[7])
+    bias = ctx.const(where, i[8]) if len(i) > 8 and i[8] else None
+    _conv(ctx, node, x, wq, ws, wz, bias, node.output[0], tout, (-np.inf, np.inf))
+
+
+def _qop_matmul(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearMatMul)"
+    i = node.input
+    x = ctx.act(where, i[0])
+    ws, wz = _weight_qparams(ctx, where, i[4], i[5])
+    tout = ctx.tensorq(where, node.output[0], i[6], i[7])
+    _gemm(ctx, node, x, ctx.const(where, i[3]), ws, wz, None, node.output[0], tout,
+          (-np.inf, np.inf), trans_b=False)
+
+
+def _qop_gemm(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QGemm)"
+    i = node.input
+    a = _attrs(node)
+    if int(a.get("transA", 0)) or float(a.get("alpha", 1.0)) != 1.0:
+        raise ModelError(f"{where}: transA = 1 or alpha != 1 is not supported")
+    if len(i) < 8 or not i[7]:
+        raise ModelError(f"{where}: a QGemm with float output (no y_scale) is not "
+                         "representable in the integer graph")
+    x = ctx.act(where, i[0])
+    ws, wz = _weight_qparams(ctx, where, i[4], i[5])
+    bias = ctx.const(where, i[6]) if i[6] else None
+    tout = ctx.tensorq(where, node.output[0], i[7], i[8] if len(i) > 8 else None)
+    _gemm(ctx, node, x, ctx.const(where, i[3]), ws, wz, bias, node.output[0], tout,
+          (-np.inf, np.inf), trans_b=bool(a.get("transB", 0)))
+
+
+def _dq_weight(ctx: _Ctx, where: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if name not in ctx.wconst:
+        raise ModelError(f"{where}: weight {name!r} must be a DequantizeLinear of a "
+                         "constant (QDQ format)")
+    q, s, z, _ = ctx.wconst[name]
+    return q, s, z
+
+
+def _dq_bias(ctx: _Ctx, where: str, inputs: Any, k: int) -> np.ndarray | None:
+    if len(inputs) <= k or not inputs[k]:
+        return None
+    name = inputs[k]
+    if name in ctx.wconst:
+        q, _, z, _ = ctx.wconst[name]
+        if q.dtype != np.int32 or np.any(z != 0):
+            raise ModelError(f"{where}: bias {name!r} must be int32 with zero point 0")
+        return q
+    raise ModelError(f"{where}: bias {name!r} must be a DequantizeLinear of an int32 "
+                     "constant (QDQ format); a float bias is not representable")
+
+
+def _qdq_conv(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (Conv)"
+    x = ctx.act(where, node.input[0])
+    wq, ws, wz = _dq_weight(ctx, where, node.input[1])
+    bias = _dq_bias(ctx, where, node.input, 2)
+    out, tout, act = ctx.quantized_output(node)
+    _conv(ctx, node, x, wq, ws, wz, bias, out, tout, act)
+
+
+def _qdq_gemm(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    a = _attrs(node)
+    if node.op_type == "Gemm" and (int(a.get("transA", 0)) or float(a.get("alpha", 1.0)) != 1
+                                   or float(a.get("beta", 1.0)) != 1):
+        raise ModelError(f"{where}: transA = 1, alpha != 1 or beta != 1 is not supported")
+    x = ctx.act(where, node.input[0])
+    wq, ws, wz = _dq_weight(ctx, where, node.input[1])
+    bias = _dq_bias(ctx, where, node.input, 2) if node.op_type == "Gemm" else None
+    out, tout, act = ctx.quantized_output(node)
+    _gemm(ctx, node, x, wq, ws, wz, bias, out, tout, act,
+          trans_b=bool(a.get("transB", 0)))
+
+
+# --- element-wise and pooling ------------------------------------------------------------
+
+def _add(ctx: _Ctx, node: Any, a: str, b: str, out: str, tout: TensorQ,
+         act: tuple[float, float]) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    if ctx.shape[a] != ctx.shape[b]:
+        raise ModelError(f"{where}: inputs of shapes {ctx.shape[a]} and {ctx.shape[b]}; "
+                         "only equal shapes are supported")
+    ta, tb = ctx.tq[a], ctx.tq[b]
+    if ctx.profile.is_ort:
+        if act != (-np.inf, np.inf):
+            raise ModelError(f"{where}: an activation fused into the add is not supported "
+                             "under the ort_cpu profile")
+        ctx.emit(QNode(node.name, "qlinear_add", (a, b), out, {}), tout, ctx.shape[a])
+        return
+    from hwsim.reference.golden_ops import add_left_shift
+
+    bits = max(int(t.dtype.removeprefix("u").removeprefix("int")) for t in (ta, tb))
+    ctx.emit(QNode(node.name, "add", (a, b), out,
+                   {"act_range": act, "left_shift": add_left_shift(bits)}, {},
+                   add_requant(ta, tb, tout, ctx.profile.requant, act)), tout, ctx.shape[a])
+
+
+def _qdq_add(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (Add)"
+    a, b = ctx.act(where, node.input[0]), ctx.act(where, node.input[1])
+    out, tout, act = ctx.quantized_output(node)
+    _add(ctx, node, a, b, out, tout, act)
+
+
+def _qop_add(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearAdd)"
+    i = node.input
+    a, b = ctx.act(where, i[0]), ctx.act(where, i[3])
+    tout = ctx.tensorq(where, node.output[0], i[6], i[7] if len(i) > 7 else None)
+    _add(ctx, node, a, b, node.output[0], tout, (-np.inf, np.inf))
+
+
+def _gap(ctx: _Ctx, node: Any, x: str, out: str, tout: TensorQ) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    s = ctx.shape[x]
+    if len(s) != 4:
+        raise ModelError(f"{where}: expected a 4-D NCHW input, got shape {s}")
+    if int(_attrs(node).get("channels_last", 0)):
+        raise ModelError(f"{where}: channels_last = 1 is not supported (NCHW only)")
+    tin = ctx.tq[x]
+    if ctx.profile.is_ort:
+        ctx.emit(QNode(node.name, "qlinear_global_avgpool", (x,), out, {}), tout,
+                 (s[0], s[1], 1, 1))
+        return
+    if (tin.scale, tin.zero_point, tin.dtype) != (tout.scale, tout.zero_point, tout.dtype):
+        raise ModelError(f"{where}: input and output qparams differ; profile "
+                         f"{ctx.profile.name!r} averages with shared qparams (§10.2)")
+    ctx.emit(QNode(node.name, "global_avgpool", (x,), out, {}), tout, (s[0], s[1], 1, 1))
+
+
+def _avgpool(ctx: _Ctx, node: Any, x: str, out: str, tout: TensorQ) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    a = _attrs(node)
+    k = tuple(int(v) for v in a["kernel_shape"])
+    strides, pads, _ = _window_attrs(where, a, k)
+    if any(pads[i] >= k[i % 2] for i in range(4)):
+        raise ModelError(f"{where}: each pad must be smaller than the kernel")
+    s = ctx.shape[x]
+    oh, ow = _out_hw(s, k, strides, pads, (1, 1))
+    attrs = {"kernel_shape": k, "strides": strides, "pads": pads,
+             "count_include_pad": int(a.get("count_include_pad", 0))}
+    tin = ctx.tq[x]
+    if ctx.profile.is_ort:
+        ctx.emit(QNode(node.name, "qlinear_avgpool", (x,), out, attrs), tout,
+                 (s[0], s[1], oh, ow))
+        return
+    if (tin.scale, tin.zero_point, tin.dtype) != (tout.scale, tout.zero_point, tout.dtype):
+        raise ModelError(f"{where}: input and output qparams differ; profile "
+                         f"{ctx.profile.name!r} averages with shared qparams (§10.2)")
+    ctx.emit(QNode(node.name, "avgpool", (x,), out, attrs), tout, (s[0], s[1], oh, ow))
+
+
+def _qdq_gap(ctx: _Ctx, node: Any) -> None:
+    x = ctx.act(f"node {node.name!r}", node.input[0])
+    out, tout, _ = ctx.quantized_output(node)
+    _gap(ctx, node, x, out, tout)
+
+
+def _qop_gap(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearGlobalAveragePool)"
+    i = node.input
+    x = ctx.act(where, i[0])
+    _gap(ctx, node, x, node.output[0], ctx.tensorq(where, node.output[0], i[3], i[4]))
+
+
+def _qdq_avgpool(ctx: _Ctx, node: Any) -> None:
+    x = ctx.act(f"node {node.name!r}", node.input[0])
+    out, tout, _ = ctx.quantized_output(node)
+    _avgpool(ctx, node, x, out, tout)
+
+
+def _qop_avgpool(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearAveragePool)"
+    i = node.input
+    x = ctx.act(where, i[0])
+    _avgpool(ctx, node, x, node.output[0], ctx.tensorq(where, node.output[0], i[3], i[4]))
+
+
+def _concat(ctx: _Ctx, node: Any, xs: list[str], out: str, tout: TensorQ) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    axis = int(_attrs(node)["axis"])
+    shapes = [ctx.shape[t] for t in xs]
+    axis = axis + len(shapes[0]) if axis < 0 else axis
+    if ctx.profile.is_ort and any(
+            (ctx.tq[t].scale, ctx.tq[t].zero_point) != (tout.scale, tout.zero_point)
+            for t in xs):
+        raise ModelError(f"{where}: inputs with qparams other than the output's are not "
+                         "reproduced under ort_cpu (QLinearConcat requantization)")
+    shape = list(shapes[0])
+    shape[axis] = sum(s[axis] for s in shapes)
+    req = {f"in{i}": rescale_requant(ctx.tq[t], tout, ctx.profile.requant)
+           for i, t in enumerate(xs)}
+    ctx.emit(QNode(node.name, "concat", tuple(xs), out, {"axis": axis}, {}, req), tout,
+             tuple(shape))
+
+
+def _qdq_concat(ctx: _Ctx, node: Any) -> None:
+    xs = [ctx.act(f"node {node.name!r}", t) for t in node.input]
+    out, tout, _ = ctx.quantized_output(node)
+    _concat(ctx, node, xs, out, tout)
+
+
+def _qop_concat(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearConcat)"
+    i = list(node.input)
+    tout = ctx.tensorq(where, node.output[0], i[0], i[1])
+    xs = [ctx.act(where, i[k]) for k in range(2, len(i), 3)]
+    for k, t in zip(range(2, len(i), 3), xs, strict=True):
+        tq = ctx.tensorq(where, t, i[k + 1], i[k + 2])
+        if (tq.scale, tq.zero_point) != (ctx.tq[t].scale, ctx.tq[t].zero_point):
+            raise ModelError(f"{where}: qparams of input {t!r} differ from its producer's")
+    _concat(ctx, node, xs, node.output[0], tout)
+
+
+# --- ops on codes (shared qparams) ----------------------------------------------------------
+
+def _shared(ctx: _Ctx, node: Any, qop: str, attrs: dict[str, Any],
+            shape: tuple[int, ...]) -> None:
+    """An op that moves or selects codes. QDQ: DQ -> op -> Q with the input's qparams;
+    QOperator: the op runs on the quantized tensor itself."""
+    where = f"node {node.name!r} ({node.op_type})"
+    x = ctx.act(where, node.input[0])
+    tin = ctx.tq[x]
+    nxt = ctx.sole_consumer(node.output[0])
+    if nxt is not None and nxt.op_type == "QuantizeLinear":
+        out, tout, act = ctx.quantized_output(node)
+        if (tout.scale, tout.zero_point, tout.dtype) != (tin.scale, tin.zero_point, tin.dtype):
+            raise ModelError(f"{where}: the QuantizeLinear after it must keep the input's "
+                             "qparams (the op moves codes only)")
+        if act != (-np.inf, np.inf):
+            raise ModelError(f"{where}: an activation after it is not supported")
+    else:
+        out = node.output[0]
+    ctx.emit(QNode(node.name, qop, (x,), out, attrs),
+             TensorQ(out, tin.dtype, tin.scale, tin.zero_point), shape)
+
+
+def _maxpool(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (MaxPool)"
+    a = _attrs(node)
+    if len(node.output) > 1 and node.output[1]:
+        raise ModelError(f"{where}: the Indices output is not supported")
+    if int(a.get("storage_order", 0)):
+        raise ModelError(f"{where}: storage_order = 1 is not supported")
+    k = tuple(int(v) for v in a["kernel_shape"])
+    strides, pads, dil = _window_attrs(where, a, k)
+    s = ctx.shape[ctx.act(where, node.input[0])]
+    oh, ow = _out_hw(s, k, strides, pads, dil)
+    _shared(ctx, node, "maxpool", {"kernel_shape": k, "strides": strides, "pads": pads,
+                                   "dilations": dil}, (s[0], s[1], oh, ow))
+
+
+def _flatten(ctx: _Ctx, node: Any) -> None:
+    s = ctx.shape[ctx.act(f"node {node.name!r}", node.input[0])]
+    axis = int(_attrs(node).get("axis", 1))
+    axis = axis + len(s) if axis < 0 else axis
+    if axis != 1:
+        raise ModelError(f"node {node.name!r} (Flatten): only axis = 1 (keep the batch) is "
+                         f"supported, got {axis}")
+    _shared(ctx, node, "flatten", {"axis": 1}, (s[0], int(np.prod(s[1:]))))
+
+
+def _reshape(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (Reshape)"
+    s = ctx.shape[ctx.act(where, node.input[0])]
+    want = [int(v) for v in ctx.const(where, node.input[1]).reshape(-1)]
+    dims = [s[i] if v == 0 else v for i, v in enumerate(want)]
+    if -1 in dims:
+        known = int(np.prod([d for d in dims if d != -1]))
+        dims[dims.index(-1)] = int(np.prod(s)) // known
+    if dims[0] != s[0] or int(np.prod(dims)) != int(np.prod(s)):
+        raise ModelError(f"{where}: only reshapes that keep the batch dimension are "
+                         f"supported, got {s} -> {tuple(dims)}")
+    _shared(ctx, node, "reshape", {"shape": tuple(dims[1:])}, tuple(dims))
+
+
+def _relu_clip(ctx: _Ctx, node: Any) -> None:
+    s = ctx.shape[ctx.act(f"node {node.name!r}", node.input[0])]
+    _shared(ctx, node, "clamp", {"act_range": _relu_clip_range(ctx, node)}, s)
+
+
+def _identity(ctx: _Ctx, node: Any) -> None:
+    ctx.alias[node.output[0]] = node.input[0]
+
+
+# --- QuantizeLinear / DequantizeLinear ------------------------------------------------------
+
+def _quantize_linear(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QuantizeLinear)"
+    x = node.input[0]
+    zp = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    if x in ctx.input_shapes and x not in ctx.tq:
+        ctx.tq[x] = ctx.tensorq(where, x, node.input[1], zp)
+        ctx.inputs.append(x)
+        ctx.shape[x] = ctx.input_shapes[x]
+        ctx.alias[node.output[0]] = x
+        return
+    if x in ctx.consts:
+        s, z, dtype = ctx.qparams(where, node.input[1], zp, per_tensor=False)
+        axis = int(_attrs(node).get("axis", 1))
+        v = np.asarray(ctx.consts[x], dtype=np.float32)
+        view = [1] * v.ndim
+        if s.size > 1:
+            view[axis] = -1
+        f = (v / s.reshape(view)).astype(np.float32)
+        from hwsim.compiler.qgraph import act_range
+
+        lo, hi = act_range(dtype)
+        q = np.clip(np.rint(f.astype(np.float64)) + z.reshape(view), lo, hi)
+        ctx.consts[node.output[0]] = q.astype(np.dtype(dtype))
+        return
+    raise ModelError(f"{where}: quantizes {x!r}, which is neither a graph input, a "
+                     "constant, nor the output of a supported op")
+
+
+def _dequantize_linear(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (DequantizeLinear)"
+    x = node.input[0]
+    zp = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    if x in ctx.consts:
+        q = ctx.consts[x]
+        s = np.asarray(ctx.const(where, node.input[1]), dtype=np.float32).reshape(-1)
+        z = (np.asarray(ctx.const(where, zp), dtype=np.int64).reshape(-1) if zp
+             else np.zeros(1, dtype=np.int64))
+        if q.dtype.kind not in "iu":
+            raise ModelError(f"{where}: constant {x!r} has dtype {q.dtype}; expected "
+                             "integer codes")
+        ctx.wconst[node.output[0]] = (q, s, z, int(_attrs(node).get("axis", 1)))
+        return
+    c = ctx.act(where, x)
+    tq = ctx.tensorq(where, c, node.input[1], zp)
+    mine = ctx.tq[c]
+    if (tq.scale, tq.zero_point, tq.dtype) != (mine.scale, mine.zero_point, mine.dtype):
+        raise ModelError(f"{where}: dequantizes {x!r} with qparams other than those it "
+                         "was quantized with")
+    ctx.alias[node.output[0]] = c
+
+
+#: (format, ONNX op type) -> converter. "qdq": float op between DQ and Q nodes; "qop":
+#: QOperator / com.microsoft node; "any": both.
+CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
+    ("any", "QuantizeLinear"): _quantize_linear,
+    ("any", "DequantizeLinear"): _dequantize_linear,
+    ("qdq", "Conv"): _qdq_conv,
+    ("qdq", "Gemm"): _qdq_gemm,
+    ("qdq", "MatMul"): _qdq_gemm,
+    ("qdq", "Add"): _qdq_add,
+    ("qdq", "GlobalAveragePool"): _qdq_gap,
+    ("qdq", "AveragePool"): _qdq_avgpool,
+    ("qdq", "Concat"): _qdq_concat,
+    ("qop", "QLinearConv"): _qop_conv,
+    ("qop", "QLinearMatMul"): _qop_matmul,
+    ("qop", "QGemm"): _qop_gemm,
+    ("qop", "QLinearAdd"): _qop_add,
+    ("qop", "QLinearGlobalAveragePool"): _qop_gap,
+    ("qop", "QLinearAveragePool"): _qop_avgpool,
+    ("qop", "QLinearConcat"): _qop_concat,
+    ("any", "MaxPool"): _maxpool,
+    ("any", "Flatten"): _flatten,
+    ("any", "Reshape"): _reshape,
+    ("any", "Relu"): _relu_clip,
+    ("any", "Clip"): _relu_clip,
+    ("any", "Identity"): _identity,
+}
+_BY_OP = {op: fn for (_, op), fn in CONVERTERS.items()}
+
+
+def _converter(node: Any) -> Callable[[_Ctx, Any], None]:
+    fn = _BY_OP.get(node.op_type)
+    if fn is None:
+        supported = ", ".join(sorted(_BY_OP))
+        raise ModelError(f"node {node.name!r} ({node.op_type}): not representable in the "
+                         f"integer graph; supported quantized-model ops: {supported}")
+    return fn
+
+
+def _input_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    inits = {t.name for t in model.graph.initializer}
+    shapes = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        dims = []
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+            elif i == 0:
+                dims.append(1)
+            else:
+                raise ModelError(f"graph input {vi.name!r}: dynamic dimension {i}; static "
+                                 "shapes are required")
+        shapes[vi.name] = tuple(dims)
+    return shapes
+
+
+def load_quantized_onnx(source: Any, profile: str | EngineProfile = "ort_cpu",
+                        name: str | None = None) -> ImportedModel:
+    """Import a QDQ or QOperator ONNX model (path, bytes or ModelProto) into an integer
+    graph with its own qparams, under engine ``profile`` (default ``ort_cpu``)."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    model = _read_model(source)
+    ctx = _Ctx(model, prof)
+    ctx.input_shapes = _input_shapes(model)
+    for i, node in enumerate(model.graph.node):
+        if i in ctx.done:
+            continue
+        if node.domain not in ("", "ai.onnx", "com.microsoft"):
+            raise ModelError(f"node {node.name!r} ({node.op_type}): domain {node.domain!r} "
+                             "is not supported")
+        fn = _converter(node)
+        ctx.done.add(i)
+        fn(ctx, node)
+    outputs = {}
+    for o in ctx.outputs:
+        c = ctx.canon(o)
+        if c not in ctx.tq:
+            raise ModelError(f"graph output {o!r} is not the dequantized value of a "
+                             "quantized tensor")
+        outputs[o] = c
+    for t in ctx.input_shapes:
+        if t not in ctx.tq:
+            raise ModelError(f"graph input {t!r} is not quantized by a QuantizeLinear")
+    label = name or model.graph.name or (os.path.basename(source) if isinstance(
+        source, str) else "quantized_onnx")
+    qg = QGraph(name=label, inputs=tuple(ctx.inputs), outputs=tuple(dict.fromkeys(
+        outputs.values())), tensors=dict(ctx.tq), nodes=tuple(ctx.nodes),
+        requant_config=prof.requant, acc_bits=32, acc_overflow="wrap", weight_format="int8",
+        input_shapes={t: ctx.input_shapes[t] for t in ctx.inputs}, profile=prof.name)
+    verify_qgraph(qg)
+    return ImportedModel(qg, prof, outputs, model)

@@ -1,0 +1,198 @@
+"""Engine kernels: the non-MAC ops of engine profiles (specs/arithmetic.md §11.2).
+
+ONNX Runtime computes add and pooling of quantized tensors with float32 arithmetic in
+fixed orders. Every step below is one IEEE binary32 operation (round to nearest even),
+reproduced exactly with numpy float32 (products, quotients, sums) or with the exact
+fused multiply-add :func:`fma_f32`; conversions to integers round half to even and
+saturate as the ORT kernels' packing instructions do. The integer-graph ops
+``qlinear_add``, ``qlinear_global_avgpool`` and ``qlinear_avgpool`` run these functions;
+:data:`ENGINE_KERNELS` is the table the golden executor consults for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from hwsim.arith import RequantConfig, make_requant_params, requantize
+from hwsim.errors import ModelError
+
+F32 = np.float32
+F64 = np.float64
+
+
+def fma_f32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32(a·b + c) with ONE rounding (IEEE fusedMultiplyAdd on binary32), for float32
+    ``a``, ``b``, ``c`` (§11.2.1). a·b is exact in float64 (24 + 24 bits); the float64 sum
+    is made round-to-odd with its exact TwoSum error, and round-to-odd to 53 bits followed by
+    round-to-nearest-even to 24 bits equals one rounding to 24 bits (53 ≥ 24 + 2)."""
+    p = np.asarray(a, dtype=F32).astype(F64) * np.asarray(b, dtype=F32).astype(F64)
+    c64 = np.asarray(c, dtype=F32).astype(F64)
+    p, c64 = np.broadcast_arrays(p, c64)
+    s = p + c64
+    bv = s - p
+    err = (p - (s - bv)) + (c64 - bv)
+    even = (s.view(np.int64) & 1) == 0
+    fix = (err != 0) & even
+    if np.any(fix):
+        toward = np.where(err > 0, np.inf, -np.inf)
+        s = np.where(fix, np.nextafter(s, toward), s)
+    return s.astype(F32)
+
+
+def _bits_signed(dtype: str) -> tuple[int, bool]:
+    return int(dtype.removeprefix("u").removeprefix("int")), not dtype.startswith("u")
+
+
+def _range(dtype: str) -> tuple[int, int]:
+    bits, signed = _bits_signed(dtype)
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _rne_sat(f: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """cvtps2dq (round half to even) then saturating packs to [lo, hi]."""
+    r = np.rint(np.asarray(f, dtype=F64))
+    return np.clip(r, lo, hi).astype(np.int64)
+
+
+def qlinear_add(qa: np.ndarray, qb: np.ndarray, *, a_scale: float, a_zero_point: int,
+                b_scale: float, b_zero_point: int, c_scale: float, c_zero_point: int,
+                dtype: str) -> np.ndarray:
+    """§11.2.1 ONNX Runtime QLinearAdd on codes of equal shape.
+
+    8-bit (MLAS AVX2 kernel, ``qladd_avx2.cpp``): ``rA = f32(sA/sC)``, ``rB = f32(sB/sC)``,
+    ``fixed = f32(zC) − f32(f32(rA·zA) + f32(rB·zB))``, ``v = fma(a, rA, fma(b, rB,
+    fixed))`` on the raw codes, ``q = sat(rne(v))``. 16-bit (portable helper,
+    ``qladd.cpp``): ``c = f32(f32(sA·(a − zA)) + f32(sB·(b − zB))) / sC``, clamped to
+    ``[qmin − zC, qmax − zC]``, ``q = rne(f32(c + zC))``."""
+    qa = np.asarray(qa, dtype=np.int64)
+    qb = np.asarray(qb, dtype=np.int64)
+    if qa.shape != qb.shape:
+        raise ModelError(f"qlinear_add: inputs of shapes {qa.shape} and {qb.shape}; the "
+                         "ORT kernels are reproduced for equal shapes only")
+    lo, hi = _range(dtype)
+    sa, sb, sc = F32(a_scale), F32(b_scale), F32(c_scale)
+    if _bits_signed(dtype)[0] == 8:
+        ra, rb = F32(sa / sc), F32(sb / sc)
+        fixed = F32(F32(c_zero_point) - F32(F32(ra * F32(a_zero_point))
+                                            + F32(rb * F32(b_zero_point))))
+        v = fma_f32(qb.astype(F32), rb, np.full(qb.shape, fixed, dtype=F32))
+        v = fma_f32(qa.astype(F32), ra, v)
+        return _rne_sat(v, lo, hi)
+    va = (sa * (qa - a_zero_point).astype(F32)).astype(F32)
+    vb = (sb * (qb - b_zero_point).astype(F32)).astype(F32)
+    c = ((va + vb).astype(F32) / sc).astype(F32)
+    c = np.clip(c, F32(lo - c_zero_point), F32(hi - c_zero_point))
+    return _rne_sat((c + F32(c_zero_point)).astype(F32), lo, hi)
+
+
+def global_avgpool_scale(x_scale: float, y_scale: float, n: int) -> np.float32:
+    """MLAS ``CheckQLinearGlobalAveragePoolScaleAndSize``: f32(sx / f32(sy·f32(N)))."""
+    scale = F32(F32(x_scale) / F32(F32(y_scale) * F32(n)))
+    if n >= 1 << 24 or scale < F32(2.0**-32) or scale >= F32(256.0):
+        raise ModelError(f"qlinear_global_avgpool: scale {float(scale)!r} or image size {n} "
+                         "outside the range ORT accepts (2^-32 <= scale < 256, N < 2^24)")
+    return scale
+
+
+def qlinear_global_avgpool(q: np.ndarray, *, x_zero_point: int, x_scale: float,
+                           y_scale: float, y_zero_point: int, dtype: str) -> np.ndarray:
+    """§11.2.2 QLinearGlobalAveragePool (NCHW codes): ``acc = Σ q − zx·N`` (exact int32),
+    then the §8.3 float32 requantization with ``scale = f32(sx / f32(sy·f32(N)))``:
+    ``q = clamp(rne(f32(f32(acc)·scale)), qmin − zy, qmax − zy) + zy``."""
+    q = np.asarray(q, dtype=np.int64)
+    n = int(q.shape[2] * q.shape[3])
+    acc = q.sum(axis=(2, 3), keepdims=True) - x_zero_point * n
+    bits, signed = _bits_signed(dtype)
+    params = make_requant_params(float(global_avgpool_scale(x_scale, y_scale, n)),
+                                 RequantConfig(mode="float32"), y_zero_point,
+                                 out_bits=bits, out_signed=signed)
+    return requantize(acc, params)
+
+
+def qlinear_avgpool(q: np.ndarray, *, x_zero_point: int, x_scale: float, y_scale: float,
+                    y_zero_point: int, dtype: str, kernel: tuple[int, int],
+                    strides: tuple[int, int], pads: tuple[int, int, int, int],
+                    count_include_pad: bool) -> np.ndarray:
+    """§11.2.3 QLinearAveragePool (``qlinear_pool.cc``): each code dequantized
+    ``f32(sx·f32(q − zx))``, summed in float32 over the window positions inside the input,
+    row by row (padding is skipped), divided (float32) by the window area
+    (``count_include_pad``) or the number of positions inside, then
+    ``rne(f32(f32(y / sy) + zy))`` saturated to the format."""
+    q = np.asarray(q, dtype=np.int64)
+    n, c, h, w = q.shape
+    kh, kw = kernel
+    sh, sw = strides
+    oh = (h + pads[0] + pads[2] - kh) // sh + 1
+    ow = (w + pads[1] + pads[3] - kw) // sw + 1
+    xf = (F32(x_scale) * (q - x_zero_point).astype(F32)).astype(F32)
+    out = np.empty((n, c, oh, ow), dtype=F32)
+    cnt = np.empty((oh, ow), dtype=F32)
+    for i in range(oh):
+        h0 = i * sh - pads[0]
+        h1, h0c = min(h0 + kh, h), max(h0, 0)
+        for j in range(ow):
+            w0 = j * sw - pads[1]
+            w1, w0c = min(w0 + kw, w), max(w0, 0)
+            acc = np.zeros((n, c), dtype=F32)
+            for hh in range(h0c, h1):
+                for ww in range(w0c, w1):
+                    acc = (acc + xf[:, :, hh, ww]).astype(F32)
+            out[:, :, i, j] = acc
+            cnt[i, j] = kh * kw if count_include_pad else (h1 - h0c) * (w1 - w0c)
+    y = (out / cnt).astype(F32)
+    v = ((y / F32(y_scale)).astype(F32) + F32(y_zero_point)).astype(F32)
+    lo, hi = _range(dtype)
+    return _rne_sat(v, lo, hi)
+
+
+def quantize_linear(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
+    """§11.2.5 MLAS QuantizeLinear: ``f = f32(x / s)`` clamped to ``[qmin − z, qmax − z]``,
+    rounded half to even, plus ``z``."""
+    lo, hi = _range(dtype)
+    f = (np.asarray(x, dtype=F32) / F32(scale)).astype(F32)
+    f = np.clip(f, F32(lo - zero_point), F32(hi - zero_point))
+    return np.rint(f.astype(F64)).astype(np.int64) + zero_point
+
+
+Kernel = Callable[..., np.ndarray]
+
+
+def _run_add(node, codes, tensors):  # noqa: ANN001, ANN202 - golden run_node protocol
+    a, b = node.inputs
+    ta, tb, to = tensors[a], tensors[b], tensors[node.output]
+    y = qlinear_add(codes[a], codes[b], a_scale=ta.scale, a_zero_point=ta.zero_point,
+                    b_scale=tb.scale, b_zero_point=tb.zero_point, c_scale=to.scale,
+                    c_zero_point=to.zero_point, dtype=to.dtype)
+    act = node.attrs.get("act_range", (-np.inf, np.inf))
+    if tuple(act) == (-np.inf, np.inf):
+        return y
+    from hwsim.compiler.requant import fused_act_bounds
+
+    return np.clip(y, *fused_act_bounds(float(act[0]), float(act[1]), to))
+
+
+def _run_gap(node, codes, tensors):  # noqa: ANN001, ANN202
+    ti, to = tensors[node.inputs[0]], tensors[node.output]
+    return qlinear_global_avgpool(codes[node.inputs[0]], x_zero_point=ti.zero_point,
+                                  x_scale=ti.scale, y_scale=to.scale,
+                                  y_zero_point=to.zero_point, dtype=to.dtype)
+
+
+def _run_avgpool(node, codes, tensors):  # noqa: ANN001, ANN202
+    ti, to = tensors[node.inputs[0]], tensors[node.output]
+    a = node.attrs
+    return qlinear_avgpool(codes[node.inputs[0]], x_zero_point=ti.zero_point,
+                           x_scale=ti.scale, y_scale=to.scale, y_zero_point=to.zero_point,
+                           dtype=to.dtype, kernel=tuple(a["kernel_shape"]),
+                           strides=tuple(a["strides"]), pads=tuple(a["pads"]),
+                           count_include_pad=bool(a["count_include_pad"]))
+
+
+#: Integer-graph op -> kernel(node, codes, tensors) -> int64 codes (golden executor).
+ENGINE_KERNELS: Mapping[str, Kernel] = {
+    "qlinear_add": _run_add,
+    "qlinear_global_avgpool": _run_gap,
+    "qlinear_avgpool": _run_avgpool,
+}

@@ -1,0 +1,185 @@
+"""``hwsim verify`` on a quantized ONNX model: ONNX Runtime vs hwsim golden (compiler §8).
+
+The model is imported with its own qparams (:func:`hwsim.frontends.onnx_quant.
+load_quantized_onnx`, no calibration) under an engine profile (default ``ort_cpu``,
+arithmetic §11). ONNX Runtime runs the original file; hwsim quantizes the float inputs with
+the profile's input quantization (§11.2.5 for ``ort_cpu``) and runs the integer golden model
+and the fake-quant reference on those codes. ONNX Runtime's float outputs are the
+dequantized codes ``f32(s·(q − z))``; they are mapped back to codes exactly
+(``rint(y / s) + z``: ``|q − z| < 2^16`` and the relative error of the float32 product is
+below 2^−24) and compared with the golden codes, batch by batch.
+
+ONNX Runtime is only the reference here: it never computes hwsim's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hwsim.commands.options import DEFAULT_BATCH
+from hwsim.errors import HwsimError
+from hwsim.frontends.onnx_quant import ImportedModel
+from hwsim.progress import bar
+from hwsim.quant import quantize
+from hwsim.reference.fakequant_exec import run_fakequant
+from hwsim.reference.golden_exec import run_golden
+from hwsim.verify import _Tally
+
+#: Session options of the ORT reference (arithmetic §11.2): int8 QDQ convolutions are
+#: fused into the integer kernels only with this entry.
+ORT_SESSION_CONFIG = {"session.qdqisint8allowed": "1"}
+
+
+def ort_session(model: Any) -> Any:
+    """An onnxruntime CPU session on ``model`` (path, bytes or ModelProto) as the ort_cpu
+    profile assumes it: full graph optimisation, :data:`ORT_SESSION_CONFIG`, one thread."""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - onnxruntime is a declared extra
+        raise HwsimError("comparing against ONNX Runtime needs the 'onnxruntime' package: "
+                         "pip install onnxruntime") from None
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    for k, v in ORT_SESSION_CONFIG.items():
+        so.add_session_config_entry(k, v)
+    data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
+    try:
+        return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        raise HwsimError(f"onnxruntime cannot load the model: {str(exc)[:300]}") from None
+
+
+def input_codes(im: ImportedModel, name: str, x: np.ndarray) -> np.ndarray:
+    """Codes of float input ``x`` as the profile's engine quantizes it (arith §11.2.5)."""
+    tq = im.qgraph.tensors[name]
+    if im.profile.input == "ort_quantize_linear":
+        from hwsim.reference.engine_ops import quantize_linear
+
+        return quantize_linear(x, tq.scale, tq.zero_point, tq.dtype)
+    from hwsim.compiler.qgraph import tensor_qparams
+
+    return quantize(np.asarray(x, dtype=np.float32), tensor_qparams(tq)).astype(np.int64)
+
+
+def float_to_codes(y: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Codes q of DequantizeLinear outputs y = f32(scale·(q − z)) (exact inverse)."""
+    return np.rint(np.asarray(y, dtype=np.float64) / np.float64(np.float32(scale))
+                   ).astype(np.int64) + zero_point
+
+
+def verify_quantized(im: ImportedModel, inputs: np.ndarray, *,
+                     batch: int = DEFAULT_BATCH) -> dict[str, Any]:
+    """Run ONNX Runtime, the golden model and the fake-quant reference on ``inputs`` (float
+    samples of the single graph input) and return the report (compiler §8): ``pairs``
+    ``onnxruntime_vs_golden`` (every model output) and ``golden_vs_fakequant`` (every
+    tensor), each ``{total, mismatches, max_abs_lsb}``; ``outputs`` per ONNX output;
+    ``layers``; ``profile``; ``ok`` (no ORT/golden mismatch)."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise HwsimError(f"batch: expected an integer >= 1, got {batch!r}")
+    qg = im.qgraph
+    if len(qg.inputs) != 1:
+        raise HwsimError(f"model {qg.name!r} has {len(qg.inputs)} inputs; hwsim verify "
+                         "supports single-input models")
+    name = qg.inputs[0]
+    want = tuple(qg.input_shapes[name][1:])
+    x = inputs
+    if x.ndim < 1 or tuple(x.shape[1:]) != want:
+        raise HwsimError(f"inputs: expected samples of shape {want} for input {name!r}, "
+                         f"got array of shape {tuple(x.shape)}")
+    n = int(x.shape[0])
+    if n == 0:
+        raise HwsimError("inputs: expected at least one sample, got 0")
+    sess = ort_session(im.model)
+    onnx_outputs = list(im.outputs)
+    pairs = {"onnxruntime_vs_golden": _Tally(), "golden_vs_fakequant": _Tally()}
+    per_output = {o: _Tally() for o in onnx_outputs}
+    per_layer = {nd.output: _Tally() for nd in qg.nodes}
+    with bar(n, "verify") as b:
+        for start in range(0, n, batch):
+            xb = np.ascontiguousarray(x[start:start + batch], dtype=np.float32)
+            codes = input_codes(im, name, xb)
+            b.stage("golden")
+            gr = run_golden(qg, {name: codes})
+            b.stage("onnxruntime")
+            ys = sess.run(onnx_outputs, {name: xb})
+            for o, y in zip(onnx_outputs, ys, strict=True):
+                tq = qg.tensors[im.outputs[o]]
+                got = float_to_codes(y, tq.scale, tq.zero_point)
+                pairs["onnxruntime_vs_golden"].add(got, gr.codes[im.outputs[o]])
+                per_output[o].add(got, gr.codes[im.outputs[o]])
+            b.stage("fake-quant")
+            fq = run_fakequant(qg, {name: codes})
+            for nd in qg.nodes:
+                pairs["golden_vs_fakequant"].add(gr.codes[nd.output], fq.codes[nd.output])
+                per_layer[nd.output].add(gr.codes[nd.output], fq.codes[nd.output])
+            b.update(xb.shape[0])
+    report: dict[str, Any] = {
+        "model": qg.name,
+        "quantized_model": True,
+        "profile": im.profile.record(),
+        "requant_mode": qg.requant_config.mode,
+        "samples": n,
+        "pairs": {k: t.as_dict() for k, t in pairs.items()},
+        "outputs": {o: t.as_dict() for o, t in per_output.items()},
+        "layers": _layers(qg, per_layer),
+    }
+    report["ok"] = report["pairs"]["onnxruntime_vs_golden"]["mismatches"] == 0
+    return report
+
+
+def _layers(qg: Any, per_layer: Mapping[str, _Tally]) -> list[dict[str, Any]]:
+    rows = []
+    for nd in qg.nodes:
+        tq = qg.tensors[nd.output]
+        rows.append({"node": nd.name, "op": nd.op, "output": nd.output, "scale": tq.scale,
+                     "zero_point": tq.zero_point, "dtype": tq.dtype,
+                     "golden_vs_fakequant": per_layer[nd.output].as_dict()})
+    return rows
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    """One human line for a quantized-model report."""
+    p = report["pairs"]["onnxruntime_vs_golden"]
+    return (f"{report['model']}: profile {report['profile']['name']}: onnxruntime vs golden "
+            f"{p['mismatches']}/{p['total']} mismatches (max {p['max_abs_lsb']} LSB) over "
+            f"{report['samples']} inputs")
+
+
+def quantized_model(path: str, profile: str = "ort_cpu") -> ImportedModel | None:
+    """The imported model when ``path`` is a quantized ONNX file, else None (a float
+    model, or a file the float loader will report on)."""
+    from hwsim.frontends.onnx_quant import is_quantized_onnx, load_quantized_onnx
+
+    try:
+        quantized = is_quantized_onnx(path)
+    except HwsimError:
+        return None
+    return load_quantized_onnx(path, profile) if quantized else None
+
+
+#: Seeded random inputs used when no --inputs is given: this many samples.
+RANDOM_SAMPLES = 16
+
+
+def quantized_inputs(im: ImportedModel, inputs_path: str | None,
+                     seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Float inputs for :func:`verify_quantized`: the --inputs file (memory-mapped after
+    its header is checked), else seeded standard-normal samples with a warning."""
+    name = im.qgraph.inputs[0]
+    shape = tuple(im.qgraph.input_shapes[name][1:])
+    if inputs_path:
+        from hwsim.verify import load_array
+
+        x = load_array(inputs_path, "--inputs")
+        if tuple(x.shape[1:]) != shape:
+            raise HwsimError(f"--inputs {inputs_path}: expected samples of shape {shape} "
+                             f"for input {name!r}, got array of shape {tuple(x.shape)}")
+        return x, []
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((RANDOM_SAMPLES,) + shape).astype(np.float32)
+    return x, [f"no --inputs given: using {RANDOM_SAMPLES} seeded random standard-normal "
+               f"inputs (seed {seed})"]
