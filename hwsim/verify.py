@@ -57,11 +57,14 @@ class VerifyOptions:
     acc_overflow: str = "wrap"
     dynamic: bool = False
     profile: str = ""
+    act_dtype: str = "int8"
+    narrow_range: bool = False
 
     def quantize_config(self) -> QuantizeConfig:
         return QuantizeConfig(weights=self.weights, observer=self.observer,
                               requant=RequantConfig(mode=self.mode), acc_bits=self.acc_bits,
-                              acc_overflow=self.acc_overflow, profile=self.profile)
+                              acc_overflow=self.acc_overflow, profile=self.profile,
+                              act_dtype=self.act_dtype, narrow_range=self.narrow_range)
 
 
 def calibration_batch(observer: str, batch: int = DEFAULT_BATCH) -> int:
@@ -278,6 +281,8 @@ def verify_graph(graph: Graph, inputs: np.ndarray, *, calib: np.ndarray | None =
             "mode", "multiplier_bits", "rounding", "shift_min", "shift_max",
             "output_overflow")},
         "weights": qg.weight_format,
+        "narrow_range": opts.narrow_range,
+        "act_dtype": opts.act_dtype,
         "observer": opts.observer,
         "dynamic": qg.dynamic,
         "acc_bits": qg.acc_bits,

@@ -26,6 +26,11 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                         "for a quantized model)")
     p.add_argument("--weights", default="int8", choices=("int8", "int4", "int4_block", "fp8"),
                    help="weight format (default int8 per channel)")
+    p.add_argument("--narrow-range", action="store_true",
+                   help="symmetric weights in [-127, 127] (int4: [-7, 7]), as ONNX Runtime "
+                        "and TFLite quantize them")
+    p.add_argument("--act-dtype", default="int8", choices=("int8", "uint8", "int16", "uint16"),
+                   help="activation format (asymmetric, per tensor; default int8)")
     p.add_argument("--observer", default="minmax",
                    choices=("minmax", "moving_average", "percentile", "mse", "entropy"),
                    help="activation observer (default minmax)")
@@ -40,17 +45,18 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace):  # noqa: ANN201 - VerifyOptions, imported lazily
-    from hwsim.compiler.quantize import WEIGHT_CARRIED_BITS
+    from hwsim.compiler.quantize import ACT_BITS, WEIGHT_CARRIED_BITS
     from hwsim.sim.config import check_acc_bits
     from hwsim.verify import VerifyOptions
 
     # the one accumulator range (hwsim.sim.config.acc_bits_range), named after the option
-    check_acc_bits(args.acc_bits, 8, WEIGHT_CARRIED_BITS[args.weights],
-                   f"--acc-bits (int8 activations, {args.weights} weights)")
+    check_acc_bits(args.acc_bits, ACT_BITS[args.act_dtype], WEIGHT_CARRIED_BITS[args.weights],
+                   f"--acc-bits ({args.act_dtype} activations, {args.weights} weights)")
 
     return VerifyOptions(mode=args.requant, weights=args.weights, observer=args.observer,
                          acc_bits=args.acc_bits, acc_overflow=args.acc_overflow,
-                         dynamic=args.dynamic, profile=args.profile or "")
+                         dynamic=args.dynamic, profile=args.profile or "",
+                         act_dtype=args.act_dtype, narrow_range=args.narrow_range)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -64,7 +64,8 @@ class QuantizeConfig:
     ``observer_kwargs``; ``requant`` the requantization datapath; ``acc_bits`` /
     ``acc_overflow`` the MAC accumulator (§7); ``profile`` an engine profile name
     (arithmetic §11; it fixes ``requant`` and how add and pooling lower; "" = the profile
-    of ``requant``)."""
+    of ``requant``); ``narrow_range``: symmetric int8 / int4 weights use [−127, 127] /
+    [−7, 7] (never the code qmin, as ONNX Runtime and TFLite quantize weights)."""
 
     weights: str = "int8"
     block_size: int = 16
@@ -75,8 +76,14 @@ class QuantizeConfig:
     acc_bits: int = 32
     acc_overflow: str = "wrap"
     profile: str = ""
+    narrow_range: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.narrow_range, bool):
+            raise ConfigError(f"narrow_range: expected a bool, got {self.narrow_range!r}")
+        if self.narrow_range and WEIGHT_CHOICES.get(self.weights) not in ("int8", "int4"):
+            raise ConfigError(f"narrow_range: defined for int8 / int4 weights only, not "
+                              f"{self.weights!r}")
         if self.profile:
             from hwsim.compiler.profiles import get_profile
 
@@ -104,8 +111,8 @@ class QuantizeConfig:
                        "weights)")
 
 
-def quantize_weights(w: np.ndarray, fmt: str,
-                     block_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def quantize_weights(w: np.ndarray, fmt: str, block_size: int = 16,
+                     narrow_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-output-channel weights (axis 0) -> (integer weights, scale float64[M]).
 
     real w ≈ scale[c]·q. int8 / int4: hwsim.quant symmetric PerAxis(0) (zero point 0).
@@ -122,8 +129,8 @@ def quantize_weights(w: np.ndarray, fmt: str,
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     fmt = WEIGHT_CHOICES.get(fmt, fmt)
     if fmt in ("int8", "int4"):
-        qp = choose_qparams(lo, hi, QuantSpec(fmt, symmetric=True, granularity=PerAxis(0)),
-                            ndim=w.ndim)
+        qp = choose_qparams(lo, hi, QuantSpec(fmt, symmetric=True, narrow_range=narrow_range,
+                                              granularity=PerAxis(0)), ndim=w.ndim)
         return quantize(w, qp), qp.scale.astype(np.float64)
     if fmt == "fp8_e4m3":
         qp = choose_qparams(lo, hi, QuantSpec("fp8_e4m3", granularity=PerAxis(0)), ndim=w.ndim)
@@ -242,7 +249,7 @@ def _build(graph: Graph, cfg: QuantizeConfig,
         where = f"node {node.name!r} ({node.op})"
         if node.op in ("conv2d", "gemm", "matmul"):
             qop, w, b, attrs = _mac_weights(graph, node)
-            w_q, s_w = quantize_weights(w, wfmt, cfg.block_size)
+            w_q, s_w = quantize_weights(w, wfmt, cfg.block_size, cfg.narrow_range)
             attrs["act_range"] = act_rng
             tout = observed_tq(out)
             if dynamic:
