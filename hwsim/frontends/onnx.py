@@ -62,6 +62,10 @@ def _read_model(source: Any) -> Any:
     elif isinstance(source, (str, os.PathLike)):
         what = f"ONNX file {os.fspath(source)!r}"
         try:
+            from hwsim.limits import check_memory
+
+            if os.path.isfile(source):  # the bytes and their decoded copy, before reading
+                check_memory(2 * os.path.getsize(source), f"reading {what}")
             with open(source, "rb") as f:
                 data = f.read()
         except OSError as e:
@@ -86,6 +90,7 @@ def _read_model(source: Any) -> Any:
             base = os.path.dirname(os.fspath(source)) or "."
             for t in external:
                 _check_external_location(t, base, what)
+            _check_external_size(external, what)
             try:
                 load_external_data_for_model(model, base)
             except Exception as e:  # noqa: BLE001 - onnx refuses with assorted types
@@ -93,6 +98,26 @@ def _read_model(source: Any) -> Any:
                 raise ModelError(f"{what}: cannot load the external data of initializer(s) "
                                  f"{[t.name for t in external]}: {msg}") from None
     return model
+
+
+def _check_external_size(tensors: list[Any], what: str) -> None:
+    """The external data declared by ``tensors`` (dims × element size) fits the memory
+    limit, checked before onnx reads it."""
+    import math
+
+    from onnx import helper
+
+    from hwsim.limits import check_memory
+
+    total = 0
+    for t in tensors:
+        try:
+            item = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            item = 8
+        total += math.prod(int(d) for d in t.dims) * item
+    check_memory(total, f"{what}: external data of initializer(s) "
+                        f"{[t.name for t in tensors]}")
 
 
 def _check_external_location(tensor: Any, base: str, what: str) -> None:

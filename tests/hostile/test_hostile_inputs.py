@@ -128,6 +128,21 @@ def _external(location, make_target=None):
     return write
 
 
+def _external_huge(p: Path) -> None:
+    """w1 as external data in a small file next to the model, declaring 4·10^9 elements."""
+    _external("w1.bin", lambda dirpath, raw: (dirpath / "w1.bin").write_bytes(raw))(p)
+    m = onnx_load(p)
+    del m.graph.initializer[0].dims[:]
+    m.graph.initializer[0].dims.extend([4, 1, 1000, 1000000])
+    save_model(m, p)
+
+
+def onnx_load(p: Path):
+    import onnx
+
+    return onnx.load(str(p), load_external_data=False)
+
+
 def _outside_target(dirpath: Path, raw: bytes) -> None:
     (dirpath.parent / f"{dirpath.name}-secret.bin").write_bytes(raw)
 
@@ -708,6 +723,10 @@ RESOURCE_CASES = {
                                          "--batch", "12", "--out", "{d}/out"), BAD,
                                      ["--batch 12", "--max-memory"]),
     "calib-past-max-memory": (_calib_past_limit, BAD, ["xbig.npy", "--max-memory"]),
+    "external-data-declared-huge": (with_file("bad.onnx", _external_huge, verify(
+        "MODEL", "bad.onnx", "--max-memory", "4G")), BAD, ["'w1'", "--max-memory"]),
+    "model-file-past-max-memory": (cli("verify", M, "--max-memory", "1K"), BAD,
+                                   ["reading ONNX file", "model.onnx", "--max-memory"]),
     "model-past-max-memory": (cli("verify", M, "--max-memory", "2K"), BAD,
                               ["model.onnx", "--max-memory"]),
 }
