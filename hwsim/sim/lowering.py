@@ -25,12 +25,13 @@ __all__ = ["GemmOperands", "conv_out_size", "im2col", "lower_conv", "lower_gemm"
 class GemmOperands:
     """``Y = bias + a @ w``: ``a[M, K]`` activation codes (int32 or int64), ``w[K, N]``
     weight codes, ``bias[N]`` folded int32 bias, ``input_bytes`` the unique input bytes it
-    reads (§C6)."""
+    reads (§C6), ``a_range`` the (min, max) of ``a`` when known without scanning it."""
 
     a: npt.NDArray[np.integer]
     w: npt.NDArray[np.int64]
     bias: npt.NDArray[np.int64]
     input_elements: int
+    a_range: tuple[int, int] | None = None
 
 
 def im2col(
@@ -84,8 +85,13 @@ def lower_conv(
     gemms = []
     for g in range(group):
         wmat = w[g * mg:(g + 1) * mg].reshape(mg, kg).T
+        part = x[:, g * cg:(g + 1) * cg]
+        vals = [int(part.min()), int(part.max())] if part.size else []
+        if any(pads):  # padding positions hold the zero point
+            vals.append(int(x_zero_point))
+        a_range = (min(vals), max(vals)) if vals else None
         gemms.append(GemmOperands(a_all[:, g * kg:(g + 1) * kg], wmat,
-                                  b[g * mg:(g + 1) * mg], n * cg * h * wd))
+                                  b[g * mg:(g + 1) * mg], n * cg * h * wd, a_range))
     return gemms, (n, m, oh, ow)
 
 
