@@ -548,8 +548,15 @@ def _reshape(ctx: _Ctx, node: Any) -> None:
 
 
 def _relu_clip(ctx: _Ctx, node: Any) -> None:
-    s = ctx.shape[ctx.act(f"node {node.name!r}", node.input[0])]
-    _shared(ctx, node, "clamp", {"act_range": _relu_clip_range(ctx, node)}, s)
+    """A Relu / Clip on a quantized tensor. Integer Clip bounds (a Clip on codes, as in
+    QOperator models) become the real range of those codes, so the clamp keeps them."""
+    x = ctx.act(f"node {node.name!r}", node.input[0])
+    lo, hi = _relu_clip_range(ctx, node)
+    bounds = [ctx.consts.get(t) for t in node.input[1:3] if t]
+    if node.op_type == "Clip" and any(b is not None and b.dtype.kind in "iu" for b in bounds):
+        tq = ctx.tq[x]
+        lo, hi = ((v - tq.zero_point) * tq.scale if np.isfinite(v) else v for v in (lo, hi))
+    _shared(ctx, node, "clamp", {"act_range": (lo, hi)}, ctx.shape[x])
 
 
 def _identity(ctx: _Ctx, node: Any) -> None:
