@@ -59,10 +59,15 @@ class SequentialOutputs:
 @dataclass(frozen=True)
 class OverflowOutputs:
     """The outputs of a conv (``index`` rows = (image, channel, oh, ow)) or gemm
-    (``index`` rows = (row, feature)) with at least one overflow event, and their counts."""
+    (``index`` rows = (row, feature)) with at least one overflow event, and their counts.
+    Per group (one entry for a gemm): ``group_events``, the group's event count, and
+    ``group_first``, the first overflowing addition as the (m, n, k) row-major linear index
+    in the group's GEMM (m = (image, oh, ow), n = channel within the group; -1: none)."""
 
     index: npt.NDArray[np.int64]
     events: npt.NDArray[np.int64]
+    group_events: npt.NDArray[np.int64]
+    group_first: npt.NDArray[np.int64]
 
 
 def _bias_check(bias: npt.NDArray[np.int64], bits: int) -> None:
@@ -182,7 +187,9 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     acc[seq.ms, seq.ns] = seq.values
     hit = seq.events > 0
     index = np.stack([seq.ms[hit], seq.ns[hit]], axis=1)
-    return acc, int(seq.events.sum()), OverflowOutputs(index, seq.events[hit])
+    total = int(seq.events.sum())
+    return acc, total, OverflowOutputs(index, seq.events[hit], np.array([total]),
+                                       np.array([seq.first]))
 
 
 def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
@@ -217,6 +224,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     itemsize = np.dtype(plan.dtype).itemsize
     chunk = max(1, PATCH_BYTES // max(1, c * kh * kw * p * itemsize))
     total = 0
+    group_events = np.zeros(group, dtype=np.int64)
+    group_first = np.full(group, -1, dtype=np.int64)
     hits: list[npt.NDArray[np.int64]] = []
     hit_events: list[npt.NDArray[np.int64]] = []
     for b0 in range(0, n, chunk):
@@ -238,13 +247,17 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
             chan = seq.ns + g * mg
             out[img, chan, pos] = seq.values
             total += int(seq.events.sum())
+            group_events[g] += int(seq.events.sum())
+            if seq.first >= 0 and group_first[g] < 0:  # chunks come in increasing m
+                group_first[g] = seq.first + b0 * p * mg * kg
             hit = seq.events > 0
             hits.append(np.stack([img[hit] + b0, chan[hit], pos[hit] // ow, pos[hit] % ow],
                                  axis=1))
             hit_events.append(seq.events[hit])
     index = np.concatenate(hits) if hits else np.zeros((0, 4), dtype=np.int64)
     counts = np.concatenate(hit_events) if hit_events else np.zeros(0, dtype=np.int64)
-    return acc.reshape(n, m, oh, ow), total, OverflowOutputs(index, counts)
+    return acc.reshape(n, m, oh, ow), total, OverflowOutputs(index, counts, group_events,
+                                                             group_first)
 
 
 def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],

@@ -21,7 +21,12 @@ from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import LayerCounters
 from hwsim.sim.lowering import assemble_conv, lower_conv, lower_gemm, vector_cycles
 from hwsim.sim.memory import vector_memory
-from hwsim.sim.simulate import LayerResult, simulate_gemm_layer, vector_layer_counters
+from hwsim.sim.simulate import (
+    LayerResult,
+    simulate_conv_layer_fast,
+    simulate_gemm_layer,
+    vector_layer_counters,
+)
 
 __all__ = ["ModelResult", "simulate_qgraph", "check_graph_matches_array"]
 
@@ -91,6 +96,17 @@ def simulate_qgraph(
             if node.op in ("conv", "gemm"):
                 tin = tensors[node.inputs[0]]
                 params = node.requant["out"]
+                if node.op == "conv" and not stepped:
+                    a = node.attrs
+                    res, y = simulate_conv_layer_fast(
+                        node.name, x, node.arrays["weight"], node.arrays["bias"], params, config,
+                        x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
+                        pads=tuple(int(p) for p in a["pads"]), dilations=_pair(a["dilations"]),
+                        group=int(a["group"]))
+                    mac[node.name] = res
+                    layers.append(res.counters)
+                    codes[node.output] = y
+                    continue
                 if node.op == "conv":
                     a = node.attrs
                     gemms, out_shape = lower_conv(

@@ -29,7 +29,7 @@ from hwsim.sim.lowering import GemmOperands
 from hwsim.sim.memory import MemoryResult, gemm_memory, nbytes
 
 __all__ = ["GemmResult", "LayerResult", "simulate_gemm", "simulate_gemm_layer",
-           "vector_layer_counters"]
+           "simulate_conv_layer_fast", "vector_layer_counters"]
 
 
 @dataclass(frozen=True)
@@ -88,20 +88,28 @@ def _check_operands(a, w, bias, config: ArrayConfig, a_range=None):
             else:
                 lo, hi = int(arr.min()), int(arr.max())
             maxima[-1] = max(-lo, hi)
-            fits_signed = lo >= -(1 << (bits - 1)) and hi < (1 << (bits - 1))
-            fits_unsigned = lo >= 0 and hi < (1 << bits)
-            if not (fits_signed or fits_unsigned):
-                raise HwsimError(
-                    f"{name} operand: codes in [{lo}, {hi}] do not fit the array's {bits}-bit "
-                    f"{name} port (signed or unsigned)"
-                )
+            _check_port(name, lo, hi, bits)
+    _check_bias(bias, config)
+    return a, w, bias.astype(np.int64), maxima[0], maxima[1]
+
+
+def _check_port(name: str, lo: int, hi: int, bits: int) -> None:
+    fits_signed = lo >= -(1 << (bits - 1)) and hi < (1 << (bits - 1))
+    fits_unsigned = lo >= 0 and hi < (1 << bits)
+    if not (fits_signed or fits_unsigned):
+        raise HwsimError(
+            f"{name} operand: codes in [{lo}, {hi}] do not fit the array's {bits}-bit "
+            f"{name} port (signed or unsigned)"
+        )
+
+
+def _check_bias(bias: np.ndarray, config: ArrayConfig) -> None:
     acc_lo, acc_hi = -(1 << (config.acc_bits - 1)), (1 << (config.acc_bits - 1)) - 1
     if bias.size and (int(bias.min()) < acc_lo or int(bias.max()) > acc_hi):
         raise HwsimError(
             f"bias: the folded bias must fit the {config.acc_bits}-bit accumulator "
             f"[{acc_lo}, {acc_hi}], got range [{int(bias.min())}, {int(bias.max())}]"
         )
-    return a, w, bias.astype(np.int64), maxima[0], maxima[1]
 
 
 def _per_channel(arr, n: int, dtype) -> np.ndarray:
@@ -247,11 +255,18 @@ def simulate_gemm_layer(
                                 int(nbytes(g.input_elements, config.act_bits)), p.out_bits))
         if first is None and res.first_overflow is not None:
             first = (index, *res.first_overflow)
+    return _layer_result(name, op, results, mems, first, config)
+
+
+def _layer_result(name: str, op: str, results: Sequence[GemmResult],
+                  mems: Sequence[MemoryResult], first: tuple[int, int, int, int] | None,
+                  config: ArrayConfig) -> LayerResult:
+    """The layer's counters (§C6, §C7) from its GEMM results and memory model."""
+    flow = get_dataflow(config.dataflow)
     rows, cols, lat = config.rows, config.cols, config.requant_latency
-    macs = sum(int(g.a.shape[0]) * int(g.a.shape[1]) * int(g.w.shape[1]) for g in gemms)
+    macs = sum(r.shape.m * r.shape.k * r.shape.n for r in results)
     array_cycles = sum(r.cycles for r in results)
-    compute = sum(flow.compute_cycles(GemmShape(*g.a.shape, g.w.shape[1]), rows, cols)
-                  for g in gemms)
+    compute = sum(flow.compute_cycles(r.shape, rows, cols) for r in results)
     stall = sum(m.stall_cycles for m in mems)
     total = array_cycles + stall
     sram = BufferCounts()
@@ -261,13 +276,90 @@ def simulate_gemm_layer(
         name=name, op=op, unit="array", macs=macs, array_cycles=array_cycles,
         compute_cycles=compute, fill_drain_cycles=array_cycles - compute, stall_cycles=stall,
         total_cycles=total, active_pe_cycles=macs,
-        pe_cycles=rows * cols * (array_cycles - lat * len(gemms)),
+        pe_cycles=rows * cols * (array_cycles - lat * len(results)),
         utilisation=macs / (rows * cols * total) if total else 0.0, sram=sram,
         dram_read_bytes=sum(m.dram_read_bytes for m in mems),
         dram_write_bytes=sum(m.dram_write_bytes for m in mems),
         overflow_events=sum(r.overflow_events for r in results), first_overflow=first,
     )
     return LayerResult(gemms=tuple(results), memory=tuple(mems), counters=counters)
+
+
+def simulate_conv_layer_fast(
+    name: str,
+    x: npt.NDArray[np.integer],
+    w: npt.NDArray[np.integer],
+    bias: npt.NDArray[np.integer],
+    params: RequantParams,
+    config: ArrayConfig,
+    *,
+    x_zero_point: int,
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilations: tuple[int, int],
+    group: int,
+) -> tuple[LayerResult, npt.NDArray[np.int64]]:
+    """Fast mode of a conv layer without materialising its integer GEMM operands: the
+    exact engine computes the accumulators of all groups at once from the input
+    (:func:`hwsim.exact.conv2d_acc`, arithmetic.md §7.4), §8 requantizes them along the
+    channel axis, and each group's :class:`GemmResult` (values, accumulators, closed-form
+    cycles, overflow events and first overflow in its own (m, n, k)) and the layer's
+    counters are exactly what :func:`simulate_gemm_layer` gives on
+    :func:`hwsim.sim.lowering.lower_conv`'s GEMMs. Returns the layer and the NCHW codes."""
+    from hwsim.exact import conv2d_acc
+
+    x = np.asarray(x)
+    w = np.asarray(w)
+    b64 = np.asarray(bias, dtype=np.int64)
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    if group < 1 or c % group or m % group or cg != c // group:
+        raise HwsimError(
+            f"conv: group {group} does not divide input channels {c} / output channels {m} "
+            f"with weight shape {tuple(w.shape)}"
+        )
+    mg, kg = m // group, cg * kh * kw
+    flow = get_dataflow(config.dataflow)
+    if x.size:
+        lo, hi = int(x.min()), int(x.max())
+        if any(pads):
+            lo, hi = min(lo, int(x_zero_point)), max(hi, int(x_zero_point))
+        _check_port("activation", lo, hi, config.act_bits)
+    if w.size:
+        _check_port("weight", int(w.min()), int(w.max()), config.weight_bits)
+    _check_bias(b64, config)
+    _per_channel(params.multiplier, m, np.int64)  # the channel-count check of simulate_gemm
+    acc4, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
+                               pads=pads, dilations=dilations, group=group,
+                               acc_bits=config.acc_bits, policy=config.acc_overflow)
+    oh, ow = acc4.shape[2:]
+    p = oh * ow
+    rows, cols, lat = config.rows, config.cols, config.requant_latency
+    shape = GemmShape(n * p, kg, mg)
+    results, mems = [], []
+    first = None
+    for g in range(group):
+        f = int(over.group_first[g])
+        first_loc = None if f < 0 else (f // (mg * kg), f // kg % mg, f % kg)
+        if first_loc is not None and config.acc_overflow == "error":
+            _raise_overflow(first_loc, config)
+        if first is None and first_loc is not None:
+            first = (g, *first_loc)
+        mems.append(gemm_memory(flow, shape, config,
+                                int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits))
+    y4 = requantize(acc4, params, channel_axis=1)
+    for g in range(group):
+        sl = slice(g * mg, (g + 1) * mg)
+        acc_g = acc4[:, sl].reshape(n, mg, p).transpose(0, 2, 1).reshape(n * p, mg)
+        val_g = y4[:, sl].reshape(n, mg, p).transpose(0, 2, 1).reshape(n * p, mg)
+        f = int(over.group_first[g])
+        results.append(GemmResult(
+            values=val_g, acc=acc_g, cycles=flow.array_cycles(shape, rows, cols, lat),
+            overflow_events=int(over.group_events[g]),
+            first_overflow=None if f < 0 else (f // (mg * kg), f // kg % mg, f % kg),
+            stepped=False, dataflow=flow.name, shape=shape, rows=rows, cols=cols,
+            latency=lat))
+    return _layer_result(name, "conv", results, mems, first, config), y4
 
 
 def _slice_params(params: RequantParams, start: int, count: int, total: int) -> RequantParams:
