@@ -121,7 +121,7 @@ def _external(location, make_target=None):
         t.ClearField("raw_data")
         t.data_location = TensorProto.EXTERNAL
         e = t.external_data.add()
-        e.key, e.value = "location", location
+        e.key, e.value = "location", location.format(dir=p.parent.name)
         if make_target is not None:
             make_target(p.parent, raw)
         save_model(m, p)
@@ -296,7 +296,7 @@ ONNX_CASES = {
     "rank-mismatch-input": model_case(_dims([1, 8, 8]), ["conv1"]),
     "huge-declared-channels": model_case(_huge_input(), ["--max-memory", "bad.onnx"]),
     "huge-declared-spatial": model_case(_huge_spatial(), ["--max-memory", "bad.onnx"]),
-    "external-data-outside": model_case(_external("../d-secret.bin", _outside_target),
+    "external-data-outside": model_case(_external("../{dir}-secret.bin", _outside_target),
                                         ["w1", "bad.onnx"]),
     "external-data-absolute": model_case(_external("/etc/hostname"), ["w1", "bad.onnx"]),
     "external-data-missing": model_case(_external("nothere.bin"), ["w1", "bad.onnx"]),
@@ -757,3 +757,33 @@ def test_case_counts() -> None:
     """The suite keeps its size (issue 9 asks for at least 150 cases overall)."""
     counts = {k: len(v) for k, v in ALL.items()}
     assert sum(counts.values()) >= 130, counts
+
+
+_OPENED: list[str] | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, bytes, Path)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+@pytest.mark.parametrize("location,target", [
+    ("../{dir}-secret.bin", _outside_target), ("w1.bin", _symlink_target)],
+    ids=["dotdot", "symlink"])
+def test_external_data_outside_is_never_opened(d: Path, location, target, capsys) -> None:
+    """Refused external data is refused before it is read: the file outside the model's
+    directory is never opened (audit hook on every open())."""
+    global _OPENED
+    import sys
+
+    sys.addaudithook(_audit)
+    _external(location, target)(d / "bad.onnx")
+    secret = os.path.realpath(d.parent / f"{d.name}-secret.bin")
+    _OPENED = []
+    try:
+        check_case(d, verify("MODEL", "bad.onnx")(d), BAD, ["w1", "bad.onnx"], capsys)
+        opened = {os.path.realpath(p) for p in _OPENED}
+    finally:
+        _OPENED = None
+    assert os.path.realpath(d / "bad.onnx") in opened  # the hook sees the reads
+    assert secret not in opened
