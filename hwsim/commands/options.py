@@ -124,8 +124,12 @@ def check_output_path(path: str | os.PathLike[str], option: str = "--out",
                              "output directory")
         if not directory and p.is_dir():
             raise HwsimError(f"{option} {p}: is a directory; expected an output file")
-    parent = p if directory and p.is_dir() else p.parent
-    probe = parent
+        if directory:  # an existing output directory: no probe inside it (a vector set
+            # must hold only itself), its permission bits only
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise HwsimError(f"{option} {p}: directory is not writable")
+            return p
+    probe = p.parent
     while not probe.exists() and not probe.is_symlink():
         if probe.parent == probe:
             break
