@@ -79,6 +79,9 @@ class _Ctx:
         self.outputs = [o.name for o in self.g.output]
         self.inputs: list[str] = []
         self.input_shapes: dict[str, tuple[int, ...]] = {}
+        #: integer graph inputs (codes fed directly) whose qparams the first reader gives
+        self.int_inputs: dict[str, str] = {}
+        self.input_types: dict[str, str] = {}
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -99,9 +102,30 @@ class _Ctx:
                              "(expected the output of DequantizeLinear or a QOperator node)")
         return c
 
+    def act_q(self, where: str, name: str, scale: str, zp: str | None) -> str:
+        """:meth:`act`, except that an integer graph input (codes fed directly) gets its
+        TensorQ from the qparams of this first reader."""
+        if name in self.input_types and name not in self.int_inputs and name not in self.tq:
+            raise ModelError(f"{where}: graph input {name!r} has dtype "
+                             f"{self.input_types[name]}; the integer graph supports "
+                             f"{', '.join(ACT_DTYPES)} codes")
+        if name in self.int_inputs and name not in self.tq:
+            tq = self.tensorq(where, name, scale, zp)
+            if tq.dtype != self.int_inputs[name]:
+                raise ModelError(f"{where}: zero point dtype {tq.dtype} differs from input "
+                                 f"{name!r} of dtype {self.int_inputs[name]}")
+            self.tq[name] = tq
+            self.inputs.append(name)
+            self.shape[name] = self.input_shapes[name]
+        return self.act(where, name)
+
     def qparams(self, where: str, scale: str, zp: str | None, *, per_tensor: bool = True
                 ) -> tuple[np.ndarray, np.ndarray, str]:
-        s = np.asarray(self.const(where, scale), dtype=np.float32).reshape(-1)
+        raw = self.const(where, scale)
+        if raw.dtype != np.float32:
+            raise ModelError(f"{where}: scale {scale!r} has dtype {raw.dtype}; the integer "
+                             "graph reproduces float32 scales only")
+        s = np.asarray(raw, dtype=np.float32).reshape(-1)
         if zp:
             z = self.const(where, zp)
             dtype = _INT_DTYPES.get(z.dtype)
@@ -200,13 +224,18 @@ def _out_hw(shape: tuple[int, ...], k: tuple[int, int], s: tuple[int, int],
 # --- MAC ops ----------------------------------------------------------------------------
 
 def _carried_weights(where: str, q: np.ndarray, z: np.ndarray, axis: int) -> np.ndarray:
-    """q_w − z_w (zero point along ``axis``), as int8 (the array's operand width)."""
+    """q_w − z_w (zero point along ``axis``): int8 when it fits (always for symmetric int8
+    weights), else int16 (uint8 weights with a zero point need 9 bits)."""
+    if q.dtype.kind not in "iu" or q.dtype.itemsize > 2:
+        raise ModelError(f"{where}: weights of dtype {q.dtype}; expected 8- or 16-bit codes")
     zz = z.reshape([-1 if i == axis else 1 for i in range(q.ndim)]) if z.size > 1 else z[0]
     w = np.asarray(q, dtype=np.int64) - zz
-    if w.min() < -128 or w.max() > 127:
+    if w.min() >= -128 and w.max() <= 127:
+        return w.astype(np.int8)
+    if w.min() < -(1 << 15) or w.max() >= 1 << 15:
         raise ModelError(f"{where}: weights minus their zero point span [{w.min()}, "
-                         f"{w.max()}], outside the int8 operand range of the array")
-    return w.astype(np.int8)
+                         f"{w.max()}], outside int16")
+    return w.astype(np.int16)
 
 
 def _emit_mac(ctx: _Ctx, where: str, name: str, op: str, x: str, w: np.ndarray,
@@ -266,7 +295,7 @@ def _weight_qparams(ctx: _Ctx, where: str, scale: str, zp: str | None
 def _qop_conv(ctx: _Ctx, node: Any) -> None:
     where = f"node {node.name!r} (QLinearConv)"
     i = node.input
-    x = ctx.act(where, i[0])
+    x = ctx.act_q(where, i[0], i[1], i[2])
     wq = ctx.const(where, i[3])
     ws, wz = _weight_qparams(ctx, where, i[4], i[5])
     tout = ctx.tensorq(where, node.output[0], i[6], i[7])
@@ -277,7 +306,7 @@ def _qop_conv(ctx: _Ctx, node: Any) -> None:
 def _qop_matmul(ctx: _Ctx, node: Any) -> None:
     where = f"node {node.name!r} (QLinearMatMul)"
     i = node.input
-    x = ctx.act(where, i[0])
+    x = ctx.act_q(where, i[0], i[1], i[2])
     ws, wz = _weight_qparams(ctx, where, i[4], i[5])
     tout = ctx.tensorq(where, node.output[0], i[6], i[7])
     _gemm(ctx, node, x, ctx.const(where, i[3]), ws, wz, None, node.output[0], tout,
@@ -607,7 +636,7 @@ def _dequantize_linear(ctx: _Ctx, node: Any) -> None:
                              "integer codes")
         ctx.wconst[node.output[0]] = (q, s, z, int(_attrs(node).get("axis", 1)))
         return
-    c = ctx.act(where, x)
+    c = ctx.act_q(where, x, node.input[1], zp)
     tq = ctx.tensorq(where, c, node.input[1], zp)
     mine = ctx.tq[c]
     if (tq.scale, tq.zero_point, tq.dtype) != (mine.scale, mine.zero_point, mine.dtype):
@@ -654,6 +683,20 @@ def _converter(node: Any) -> Callable[[_Ctx, Any], None]:
     return fn
 
 
+def _integer_inputs(model: Any) -> dict[str, str]:
+    """Graph inputs that hold codes (uint8 / int8 / uint16 / int16), by dtype name."""
+    from onnx import helper
+
+    out = {}
+    for vi in model.graph.input:
+        et = vi.type.tensor_type.elem_type
+        if vi.name not in {t.name for t in model.graph.initializer} and et:
+            dt = np.dtype(helper.tensor_dtype_to_np_dtype(et))
+            if dt in _INT_DTYPES:
+                out[vi.name] = _INT_DTYPES[dt]
+    return out
+
+
 def _input_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     inits = {t.name for t in model.graph.initializer}
     shapes = {}
@@ -681,6 +724,11 @@ def load_quantized_onnx(source: Any, profile: str | EngineProfile = "ort_cpu",
     model = _read_model(source)
     ctx = _Ctx(model, prof)
     ctx.input_shapes = _input_shapes(model)
+    ctx.int_inputs = _integer_inputs(model)
+    from onnx import TensorProto
+
+    ctx.input_types = {vi.name: TensorProto.DataType.Name(vi.type.tensor_type.elem_type)
+                       for vi in model.graph.input if vi.name in ctx.input_shapes}
     for i, node in enumerate(model.graph.node):
         if i in ctx.done:
             continue
@@ -699,7 +747,8 @@ def load_quantized_onnx(source: Any, profile: str | EngineProfile = "ort_cpu",
         outputs[o] = c
     for t in ctx.input_shapes:
         if t not in ctx.tq:
-            raise ModelError(f"graph input {t!r} is not quantized by a QuantizeLinear")
+            raise ModelError(f"graph input {t!r} is not quantized by a QuantizeLinear nor "
+                             "read as codes by a quantized op")
     label = name or model.graph.name or (os.path.basename(source) if isinstance(
         source, str) else "quantized_onnx")
     qg = QGraph(name=label, inputs=tuple(ctx.inputs), outputs=tuple(dict.fromkeys(
