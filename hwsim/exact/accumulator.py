@@ -195,8 +195,8 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
 def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
                bias: npt.NDArray[np.integer], *, x_zero_point: int,
                strides: tuple[int, int], pads: tuple[int, int, int, int],
-               dilations: tuple[int, int], group: int, acc_bits: int, policy: str
-               ) -> tuple[npt.NDArray[np.int64], int, OverflowOutputs]:
+               dilations: tuple[int, int], group: int, acc_bits: int, policy: str,
+               layout: str = "nchw") -> tuple[npt.NDArray[np.int64], int, OverflowOutputs]:
     """§7 accumulators of a 2-D convolution, ``acc[n, m, oh, ow] = bias[m] + Σ_k w·x`` with
     ``k = (ci, kh, kw)`` within the group and padding = ``x_zero_point`` (§7.2, §7.3).
 
@@ -204,7 +204,9 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     ``[G, K, N·OH·OW]`` (:func:`hwsim.exact.im2col.conv_columns`) per chunk of images, then
     the step-by-step path for the outputs that could overflow. Returns the int64
     accumulators ``[N, M, OH, OW]``, the number of overflow events and the outputs that had
-    events (``index`` rows (n, m, oh, ow))."""
+    events (``index`` rows (n, m, oh, ow)). ``layout="rows"`` returns the accumulators as
+    the lowered GEMM's ``[N·OH·OW, M]`` (rows (n, oh, ow), cycle_model.md §C1) instead of
+    NCHW, computed in that orientation (no transposition of the result)."""
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -220,7 +222,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     amax, wmax = max(max_abs(x), abs(int(x_zero_point))), max_abs(w)
     plan = plan_product(amax, wmax, kg)
     wf = w.reshape(group, mg, kg).astype(plan.dtype)
-    acc = np.empty((n, m, p), dtype=np.int64)
+    rows_layout = layout == "rows"
+    acc = np.empty((n * p, m) if rows_layout else (n, m, p), dtype=np.int64)
     itemsize = np.dtype(plan.dtype).itemsize
     chunk = max(1, PATCH_BYTES // max(1, c * kh * kw * p * itemsize))
     total = 0
@@ -234,10 +237,17 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
         cols, _, _ = conv_columns(xb, (kh, kw), strides, pads, dilations, x_zero_point,
                                   plan.dtype)
         cols = cols.reshape(group, kg, nb * p)
-        sums = blocked_matmul(wf, cols, plan)  # [G, M/G, nb·P], channel major
-        out = acc[b0:b0 + nb]
-        out[...] = sums.reshape(m, nb, p).transpose(1, 0, 2)
-        out += b64[None, :, None]
+        if rows_layout:
+            # [G, nb·P, M/G], position major: the GEMM's own orientation
+            sums = blocked_matmul(cols.transpose(0, 2, 1), wf.transpose(0, 2, 1), plan)
+            out = acc[b0 * p:(b0 + nb) * p]
+            out.reshape(nb * p, group, mg)[...] = sums.transpose(1, 0, 2)
+            out += b64[None, :]
+        else:
+            sums = blocked_matmul(wf, cols, plan)  # [G, M/G, nb·P], channel major
+            out = acc[b0:b0 + nb]
+            out[...] = sums.reshape(m, nb, p).transpose(1, 0, 2)
+            out += b64[None, :, None]
         for g in range(group):
             seq = _resolve(cols[g].T, wf[g].T, b64[g * mg:(g + 1) * mg], acc_bits, policy,
                            amax, wmax)
@@ -245,7 +255,10 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
                 continue
             img, pos = np.divmod(seq.ms, p)
             chan = seq.ns + g * mg
-            out[img, chan, pos] = seq.values
+            if rows_layout:
+                out[seq.ms, chan] = seq.values
+            else:
+                out[img, chan, pos] = seq.values
             total += int(seq.events.sum())
             group_events[g] += int(seq.events.sum())
             if seq.first >= 0 and group_first[g] < 0:  # chunks come in increasing m
@@ -256,8 +269,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
             hit_events.append(seq.events[hit])
     index = np.concatenate(hits) if hits else np.zeros((0, 4), dtype=np.int64)
     counts = np.concatenate(hit_events) if hit_events else np.zeros(0, dtype=np.int64)
-    return acc.reshape(n, m, oh, ow), total, OverflowOutputs(index, counts, group_events,
-                                                             group_first)
+    return (acc if rows_layout else acc.reshape(n, m, oh, ow), total,
+            OverflowOutputs(index, counts, group_events, group_first))
 
 
 def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],

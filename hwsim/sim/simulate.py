@@ -20,12 +20,14 @@ import numpy.typing as npt
 from hwsim.arith import AccumulatorOverflowError, RequantParams, requantize
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
+from hwsim.exact import conv2d_acc
+from hwsim.exact.im2col import conv_out_size
 from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts, LayerCounters
 from hwsim.sim.dataflows import GemmShape, get_dataflow
 from hwsim.sim.fast import exact_gemm_acc
 from hwsim.sim.kernels import systolic_run
-from hwsim.sim.lowering import GemmOperands
+from hwsim.sim.lowering import GemmOperands, assemble_conv
 from hwsim.sim.memory import MemoryResult, gemm_memory, nbytes
 
 __all__ = ["GemmResult", "LayerResult", "simulate_gemm", "simulate_gemm_layer",
@@ -306,8 +308,6 @@ def simulate_conv_layer_fast(
     cycles, overflow events and first overflow in its own (m, n, k)) and the layer's
     counters are exactly what :func:`simulate_gemm_layer` gives on
     :func:`hwsim.sim.lowering.lower_conv`'s GEMMs. Returns the layer and the NCHW codes."""
-    from hwsim.exact import conv2d_acc
-
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -329,10 +329,12 @@ def simulate_conv_layer_fast(
         _check_port("weight", int(w.min()), int(w.max()), config.weight_bits)
     _check_bias(b64, config)
     _per_channel(params.multiplier, m, np.int64)  # the channel-count check of simulate_gemm
-    acc4, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
-                               pads=pads, dilations=dilations, group=group,
-                               acc_bits=config.acc_bits, policy=config.acc_overflow)
-    oh, ow = acc4.shape[2:]
+    acc, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
+                              pads=pads, dilations=dilations, group=group,
+                              acc_bits=config.acc_bits, policy=config.acc_overflow,
+                              layout="rows")  # [N·OH·OW, M], the GEMMs' own layout
+    oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
     p = oh * ow
     rows, cols, lat = config.rows, config.cols, config.requant_latency
     shape = GemmShape(n * p, kg, mg)
@@ -347,19 +349,19 @@ def simulate_conv_layer_fast(
             first = (g, *first_loc)
         mems.append(gemm_memory(flow, shape, config,
                                 int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits))
-    y4 = requantize(acc4, params, channel_axis=1)
+    values = requantize(acc, params, channel_axis=1)
     for g in range(group):
         sl = slice(g * mg, (g + 1) * mg)
-        acc_g = acc4[:, sl].reshape(n, mg, p).transpose(0, 2, 1).reshape(n * p, mg)
-        val_g = y4[:, sl].reshape(n, mg, p).transpose(0, 2, 1).reshape(n * p, mg)
         f = int(over.group_first[g])
         results.append(GemmResult(
-            values=val_g, acc=acc_g, cycles=flow.array_cycles(shape, rows, cols, lat),
+            values=values[:, sl], acc=acc[:, sl],
+            cycles=flow.array_cycles(shape, rows, cols, lat),
             overflow_events=int(over.group_events[g]),
             first_overflow=None if f < 0 else (f // (mg * kg), f // kg % mg, f % kg),
             stepped=False, dataflow=flow.name, shape=shape, rows=rows, cols=cols,
             latency=lat))
-    return _layer_result(name, "conv", results, mems, first, config), y4
+    y = assemble_conv([values], (n, m, oh, ow))
+    return _layer_result(name, "conv", results, mems, first, config), y
 
 
 def _slice_params(params: RequantParams, start: int, count: int, total: int) -> RequantParams:
