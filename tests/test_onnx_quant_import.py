@@ -5,15 +5,14 @@ small CNN (conv, depthwise conv, residual add, maxpool, global average pool, gem
 MLP, in QDQ and QOperator format, per-channel and per-tensor weights, uint8 and int8
 activations. Each is imported with its own qparams, run by the golden model on 200 seeded
 inputs quantized as ORT quantizes them (arithmetic §11.2.5), and compared with
-onnxruntime's outputs (tolerance 0), and for QOperator models on every intermediate
-tensor too (exposed as extra graph outputs). uint8 activations use ``reduce_range=True``
+onnxruntime's outputs (tolerance 0), and on every intermediate tensor too (exposed as
+extra graph outputs). uint8 activations use ``reduce_range=True``
 weights: with full-range int8 weights ORT's AVX2 u8s8 kernels saturate pairs of products
 to int16 (arithmetic §11.2), which hwsim does not model.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
@@ -31,7 +30,13 @@ from hwsim.cli import main
 from hwsim.errors import ModelError
 from hwsim.frontends.onnx_quant import is_quantized_onnx, load_quantized_onnx
 from hwsim.reference.golden_exec import run_golden
-from hwsim.verify_onnx import float_to_codes, input_codes, ort_session, verify_quantized
+from hwsim.verify_onnx import (
+    float_to_codes,
+    input_codes,
+    ort_session,
+    verify_quantized,
+    with_intermediates,
+)
 
 N_INPUTS = 200
 
@@ -111,26 +116,14 @@ def _inputs(shape):
     return np.random.default_rng(3).normal(0, 1.5, (N_INPUTS,) + shape).astype(np.float32)
 
 
-def _with_intermediates(model: onnx.ModelProto, qg) -> onnx.ModelProto:
-    """A copy of the QOperator model whose every integer-graph tensor is a graph output."""
-    m = copy.deepcopy(model)
-    have = {o.name for o in m.graph.output}
-    for node in qg.nodes:
-        if node.output not in have:
-            tq = qg.tensors[node.output]
-            elem = TensorProto.UINT8 if tq.dtype == "uint8" else TensorProto.INT8
-            m.graph.output.append(helper.make_tensor_value_info(node.output, elem, None))
-    return m
-
-
 @pytest.mark.parametrize("model", sorted(MODELS))
 @pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
 @pytest.mark.parametrize("act", ["uint8", "int8"])
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_imported_model_is_bit_exact_vs_onnxruntime(tmp_path, model, fmt, act,
                                                     per_channel) -> None:
-    """§8 / arithmetic §11: every output code on 200 inputs equals ORT's; QOperator
-    models also on every intermediate tensor."""
+    """§8 / arithmetic §11: every output code on 200 inputs equals ORT's, and so does
+    every intermediate tensor (exposed as extra graph outputs)."""
     path = quantized(tmp_path, model, fmt, act, per_channel)
     assert is_quantized_onnx(path)
     im = load_quantized_onnx(path)
@@ -140,7 +133,8 @@ def test_imported_model_is_bit_exact_vs_onnxruntime(tmp_path, model, fmt, act,
     x = _inputs(MODELS[model][1])
     codes = input_codes(im, "x", x)
     gold = run_golden(qg, {"x": codes})
-    onnx_model = im.model if fmt == "qdq" else _with_intermediates(im.model, qg)
+    onnx_model, inner = with_intermediates(im.model, qg)
+    assert inner == [n.output for n in qg.nodes]
     sess = ort_session(onnx_model)
     names = [o.name for o in sess.get_outputs()]
     results = dict(zip(names, sess.run(names, {"x": x}), strict=True))
@@ -148,11 +142,8 @@ def test_imported_model_is_bit_exact_vs_onnxruntime(tmp_path, model, fmt, act,
     y = float_to_codes(results["y"], tq.scale, tq.zero_point)
     np.testing.assert_array_equal(y, gold.codes[im.outputs["y"]])
     assert y.shape == (N_INPUTS, 10 if model == "cnn" else 5)
-    if fmt == "qoperator":
-        inner = [n.output for n in qg.nodes if n.output in results]
-        assert len(inner) == len(qg.nodes)
-        for t in inner:
-            np.testing.assert_array_equal(results[t].astype(np.int64), gold.codes[t], t)
+    for t in inner:
+        np.testing.assert_array_equal(results[t].astype(np.int64), gold.codes[t], t)
 
 
 def test_cnn_lowers_to_ort_ops(tmp_path) -> None:
@@ -205,6 +196,9 @@ def test_verify_cli_on_quantized_model(tmp_path, capsys) -> None:
     assert report["profile"]["name"] == "ort_cpu"
     assert report["profile"]["ops"]["add"] == "ort_qlinear_add"
     assert report["pairs"]["golden_vs_fakequant"]["mismatches"] == 0
+    inner = report["pairs"]["onnxruntime_vs_golden_intermediate"]
+    assert inner["mismatches"] == 0 and inner["total"] > 32 * 8 * 8 * 8
+    assert all(r["onnxruntime_vs_golden"]["mismatches"] == 0 for r in report["layers"])
 
 
 def test_verify_reports_mismatch(tmp_path) -> None:
