@@ -81,3 +81,25 @@ def test_quantize_static_lowers_by_profile(tmp_path) -> None:
     assert all(np.array_equal(before[t], after[t]) for t in before)
     with pytest.raises(ConfigError, match="dynamic quantization is not supported"):
         quantize_dynamic(g, QuantizeConfig(profile="ort_cpu"))
+
+
+def test_array_toml_selects_profile(tmp_path) -> None:
+    """`profile = "ort_cpu"` in ARRAY.toml fixes the requant unit and reaches the compiler
+    (quantize_config_for); it is kept in the config's plain-data view."""
+    from hwsim.sim.config import ArrayConfig, load_array_config
+    from hwsim.sim.run import quantize_config_for
+
+    p = tmp_path / "a.toml"
+    p.write_text('rows = 4\ncols = 4\ndataflow = "ws"\nprofile = "ort_cpu"\n')
+    cfg = load_array_config(p)
+    assert cfg.requant.mode == "float32" and cfg.to_dict()["profile"] == "ort_cpu"
+    qcfg = quantize_config_for(cfg)
+    assert qcfg.profile == "ort_cpu"
+    qg = quantize_static(_graph(), _calib(), qcfg)
+    assert "qlinear_add" in [n.op for n in qg.nodes]
+    with pytest.raises(ConfigError, match=r"^array profile: 'ort_cpu' fixes the requant"):
+        ArrayConfig(rows=2, cols=2, dataflow="ws", profile="ort_cpu",
+                    requant=RequantConfig(mode="tflite"))
+    p.write_text('rows = 4\ncols = 4\ndataflow = "ws"\nprofile = "onnx"\n')
+    with pytest.raises(ConfigError, match="unknown engine profile 'onnx'"):
+        load_array_config(p)

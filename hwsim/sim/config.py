@@ -71,6 +71,9 @@ class ArrayConfig:
             (default 256 KiB, 256 KiB, 128 KiB, §C6).
         dram_bytes_per_cycle: DRAM bandwidth in bytes per array cycle (> 0, default 16).
         clock_mhz: array clock in MHz (> 0, default 500), used to convert cycles to time.
+        profile: engine profile name (specs/arithmetic.md §11; ``profile = "ort_cpu"`` in
+            the TOML): fixes ``requant`` and how the compiler lowers add and pooling;
+            ``""`` (default) is the profile of ``requant``.
     """
 
     rows: int
@@ -87,8 +90,17 @@ class ArrayConfig:
     output_sram_bytes: int = 128 * 1024
     dram_bytes_per_cycle: float = 16.0
     clock_mhz: float = 500.0
+    profile: str = ""
 
     def __post_init__(self) -> None:
+        if self.profile:
+            from hwsim.compiler.profiles import get_profile
+
+            prof = get_profile(self.profile)
+            if self.requant not in (RequantConfig(), prof.requant):
+                raise ConfigError(f"array profile: {self.profile!r} fixes the requant unit "
+                                  f"({prof.requant.mode!r}); give one or the other")
+            object.__setattr__(self, "requant", prof.requant)
         for name in ("rows", "cols"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:

@@ -40,7 +40,8 @@ def quantize_config_for(config: ArrayConfig, *, weights: str | None = None,
                               f"bits; got {config.weight_bits}")
     return QuantizeConfig(weights=weights, act_dtype=act, observer=observer,
                           requant=config.requant,
-                          acc_bits=config.acc_bits, acc_overflow=config.acc_overflow)
+                          acc_bits=config.acc_bits, acc_overflow=config.acc_overflow,
+                          profile=config.profile)
 
 
 def _add_counters(total: LayerCounters | None, c: LayerCounters, row_offset: int,
