@@ -25,11 +25,21 @@ def calibrate(graph: Graph, batches: Iterable[Mapping[str, np.ndarray]],
     """Run the float32 reference on every batch of ``batches`` and feed each tensor named
     in ``tensors`` to its own observer (``make_observer(observer, **observer_kwargs)``);
     return the per-tensor QParams of ``spec`` chosen by the observers. HwsimError if the
-    calibration set is empty."""
+    calibration set is empty, or naming the first tensor (and its node) that is not finite
+    in float32."""
     wanted = set(tensors)
     observers = {t: make_observer(observer, **observer_kwargs) for t in tensors}
+    computed = {t for n in graph.nodes for t in n.outputs}
 
     def observe(name: str, value: np.ndarray) -> None:
+        # the first non-finite tensor (in execution order) names the node that overflowed
+        if name in wanted or name in computed:
+            if not np.all(np.isfinite(value)):
+                producer = graph.producer(name)
+                by = f" (output of node {producer.name!r}, {producer.op})" if producer else ""
+                raise HwsimError(f"calibration: tensor {name!r}{by} has NaN or Inf values "
+                                 "in float32 (weights or inputs too large?); expected finite "
+                                 "activations")
         if name in wanted:
             observers[name].update(value)
 

@@ -289,6 +289,8 @@ ONNX_CASES = {
     "custom-domain": model_case(_custom(), ["mine", "com.example"]),
     "nan-conv-weight": model_case(tiny_model(w1=_nan((4, 1, 3, 3))), ["'w1'", "bad.onnx"]),
     "inf-conv-bias": model_case(tiny_model(b1=_nan(4, 2, np.inf)), ["'b1'", "bad.onnx"]),
+    "finite-weights-overflow-float32": model_case(
+        tiny_model(w1=np.full((4, 1, 3, 3), 3e38, np.float32)), ["conv1", "NaN or Inf"]),
     "nan-gemm-weight": model_case(tiny_model(wf=_nan((3, 4), 5)), ["'wf'", "bad.onnx"]),
     "zero-channel-dim": model_case(_dims([1, 0, 8, 8]), ["'x'", "size 0"]),
     "zero-batch-dim": model_case(_dims([0, 1, 8, 8]), ["'x'", "size 0"]),
@@ -385,6 +387,9 @@ NPY_CASES = {
     "calib-nan": npy_case("--calib", _nan(X_SHAPE, 17), "finite"),
     "inputs-inf": npy_case("--inputs", _nan(X_SHAPE, 3, -np.inf), "finite"),
     "calib-float64-overflows-float32": npy_case("--calib", np.full(X_SHAPE, 1e300), "finite"),
+    "calib-finite-but-overflowing": (with_file("bad.npy", np.full(X_SHAPE, 3e38, np.float32),
+                                               verify("--calib", "bad.npy")), BAD,
+                                     ["calibration", "conv1", "NaN or Inf"]),
     "inputs-random-bytes": npy_case("--inputs", b"\x93NUMPY garbage" * 9, "bad.npy"),
     "inputs-text": npy_case("--inputs", "1 2 3\n", "bad.npy"),
     "inputs-directory": (lambda d: (d / "xdir").mkdir() or verify("--inputs", "xdir")(d),
