@@ -254,6 +254,31 @@ def _bn(var):
     return tiny_model(nodes=nodes, extra_init=inits)
 
 
+def _qdq(scale=0.05, zp=128, zp_dtype=np.uint8, requantized=True):
+    """x -> QuantizeLinear/DequantizeLinear -> Conv(int8 weights via DequantizeLinear) ->
+    QuantizeLinear/DequantizeLinear -> y: a QDQ model with one part made hostile."""
+    w = np.random.default_rng(0).integers(-100, 100, size=(4, 1, 3, 3)).astype(np.int8)
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "s"),
+             numpy_helper.from_array(np.array(zp, zp_dtype), "z"),
+             numpy_helper.from_array(w, "wq"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "ws"),
+             numpy_helper.from_array(np.array(0, np.int8), "wz"),
+             numpy_helper.from_array(np.array(0.1, np.float32), "so"),
+             numpy_helper.from_array(np.array(128, np.uint8), "zo")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], name="dqw"),
+             helper.make_node("Conv", ["xd", "wd"], ["c" if requantized else "y"],
+                              name="conv", pads=[1, 1, 1, 1])]
+    if requantized:
+        nodes += [helper.make_node("QuantizeLinear", ["c", "so", "zo"], ["cq"], name="qo"),
+                  helper.make_node("DequantizeLinear", ["cq", "so", "zo"], ["y"], name="dqo")]
+    g = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
 CONV_BAD_PAD = helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1",
                                 auto_pad="SAME_UPPER")
 CONV_BAD_KS = helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1",
@@ -321,6 +346,12 @@ ONNX_CASES = {
     "conv-kernel-shape": model_case(_replace_node(0, CONV_BAD_KS), ["conv1", "kernel_shape"]),
     "gemm-alpha": model_case(_replace_node(4, GEMM_ALPHA), ["fc", "alpha"]),
     "non-utf8-name": model_case(_bad_utf8_name(), "bad.onnx"),
+    "qdq-zero-scale": model_case(_qdq(scale=0.0), ["'q'", "scale"]),
+    "qdq-nan-scale": model_case(_qdq(scale=np.nan), ["'q'", "scale"]),
+    "qdq-negative-scale": model_case(_qdq(scale=-0.1), ["'q'", "scale"]),
+    "qdq-int32-zero-point": model_case(_qdq(zp=5, zp_dtype=np.int32), ["'z'", "int32"]),
+    "qdq-output-not-quantized": model_case(_qdq(requantized=False), ["'conv'",
+                                                                     "QuantizeLinear"]),
     "bn-negative-var": model_case(_bn(-np.ones(4)), "bn1"),
     "bn-nan-var": model_case(_bn(np.full(4, np.nan)), "bn1"),
 }
@@ -447,6 +478,8 @@ ARRAY_CASES = {
     "dram-zero": toml_case(BASE + "dram_bytes_per_cycle = 0\n", "dram_bytes_per_cycle"),
     "sram-too-small": toml_case(BASE + "input_sram_bytes = 8\n", "input_sram_bytes"),
     "latency-negative": toml_case(BASE + "requant_latency = -2\n", "requant_latency"),
+    "profile-bogus": toml_case(BASE + 'profile = "bogus"\n', ["profile", "bogus"]),
+    "profile-number": toml_case(BASE + "profile = 3\n", "profile"),
     "top-level-array": toml_case("rows = [4]\ncols = 4\ndataflow = 'ws'\n", "rows"),
 }
 
@@ -636,6 +669,10 @@ OPTION_CASES = {
     "verify-acc-bits-text": (cli("verify", M, "--acc-bits", "wide"), BAD, "--acc-bits"),
     "verify-fp8-acc-bits-16": (cli("verify", M, "--calib", X, "--weights", "fp8",
                                    "--acc-bits", "16"), BAD, ["--acc-bits", "[27, 32]"]),
+    "verify-profile-bogus": (cli("verify", M, "--profile", "bogus"), BAD, "--profile"),
+    "verify-int16-act-acc-bits-16": (cli("verify", M, "--act-dtype", "int16", "--acc-bits",
+                                         "16"), BAD, ["--acc-bits", "[24, 32]"]),
+    "verify-acc-bits-33": (cli("verify", M, "--acc-bits", "33"), BAD, ["--acc-bits", "33"]),
     "verify-requant-bogus": (cli("verify", M, "--requant", "bogus"), BAD, "--requant"),
     "quantize-acc-bits-0": (cli("quantize", M, "--acc-bits", "0", "--out", "{d}/out/q.json"),
                             BAD, "--acc-bits"),
