@@ -212,3 +212,32 @@ def _round_f32(v: Fraction) -> Fraction:
     if r * 2 > ulp or (r * 2 == ulp and q % 2 == 1):
         q += 1
     return sign * q * ulp
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_lookup_ops_match_onnxruntime(dtype: str) -> None:
+    """§11.2.4 QLinearConcat (copy and requantized inputs) and §11.2.6 QLinearLeakyRelu,
+    every code of the format through random qparams."""
+    from hwsim.reference.engine_ops import leaky_relu_f32, lookup_requantize
+
+    rng = np.random.default_rng(16)
+    lo, hi = RANGE[dtype]
+    codes = np.arange(lo, hi + 1).astype(NP[dtype]).reshape(1, 1, 16, 16)
+    for _ in range(20):
+        p = {"sx": _scale(rng), "zx": int(rng.integers(lo, hi + 1)), "sy": _scale(rng),
+             "zy": int(rng.integers(lo, hi + 1))}
+        alpha = float(rng.uniform(0.01, 0.5))
+        node = helper.make_node("QLinearLeakyRelu", ["x", "sx", "zx", "sy", "zy"], ["y"],
+                                domain="com.microsoft", alpha=alpha)
+        (ref,) = _session(node, ["x"], dtype, p).run(None, {"x": codes})
+        mine = lookup_requantize(codes, x_scale=p["sx"], x_zero_point=p["zx"],
+                                 y_scale=p["sy"], y_zero_point=p["zy"], dtype=dtype,
+                                 fn=leaky_relu_f32(alpha))
+        np.testing.assert_array_equal(mine, ref.astype(np.int64))
+        cat = helper.make_node("QLinearConcat", ["sy", "zy", "x", "sx", "zx", "x2", "sy",
+                                                 "zy"], ["y"], domain="com.microsoft", axis=1)
+        (ref,) = _session(cat, ["x", "x2"], dtype, p).run(None, {"x": codes, "x2": codes})
+        want = np.concatenate([lookup_requantize(codes, x_scale=p["sx"], x_zero_point=p["zx"],
+                                                 y_scale=p["sy"], y_zero_point=p["zy"],
+                                                 dtype=dtype), codes.astype(np.int64)], axis=1)
+        np.testing.assert_array_equal(want, ref.astype(np.int64))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_onnx_quant_import import MODELS, N_INPUTS, quantized
+from test_onnx_quant_import import MODELS, N_INPUTS, OUT_SIZE, quantized
 
 from hwsim.cli import main
 from hwsim.compiler.quantize import QuantizeConfig, quantize_static
@@ -53,7 +53,7 @@ def test_reexported_model_is_bit_exact(tmp_path, model, src_fmt, act, per_channe
     im = load_quantized_onnx(quantized(tmp_path, model, src_fmt, act, per_channel))
     x = np.random.default_rng(4).normal(0, 1.5, (N_INPUTS,) + MODELS[model][1]).astype(
         np.float32)
-    assert _check_export(im.qgraph, x, fmt) == N_INPUTS * (10 if model == "cnn" else 5)
+    assert _check_export(im.qgraph, x, fmt) == N_INPUTS * OUT_SIZE[model]
 
 
 @pytest.mark.parametrize("fmt", ["qdq", "qoperator"])

@@ -86,7 +86,30 @@ def mlp_model() -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
-MODELS = {"cnn": (cnn_model, (3, 8, 8)), "mlp": (mlp_model, (20,))}
+def branch_model() -> onnx.ModelProto:
+    """Two branches concatenated (differing qparams), LeakyRelu, average pooling."""
+    rng = np.random.default_rng(2)
+    inits = [_init(rng, "wa", (4, 3, 3, 3), .3), _init(rng, "wb", (4, 3, 1, 1), .9),
+             _init(rng, "wf", (6, 32), .3), _init(rng, "bf", (6,), .1)]
+    nodes = [
+        helper.make_node("Conv", ["x", "wa"], ["ca"], pads=[1, 1, 1, 1], name="conv_a"),
+        helper.make_node("Conv", ["x", "wb"], ["cb"], name="conv_b"),
+        helper.make_node("Concat", ["ca", "cb"], ["cat"], axis=1, name="cat"),
+        helper.make_node("LeakyRelu", ["cat"], ["lr"], alpha=0.1, name="leaky"),
+        helper.make_node("AveragePool", ["lr"], ["ap"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1], name="avg"),
+        helper.make_node("Flatten", ["ap"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc")]
+    g = helper.make_graph(
+        nodes, "branch",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+MODELS = {"cnn": (cnn_model, (3, 8, 8)), "mlp": (mlp_model, (20,)),
+          "branch": (branch_model, (3, 4, 4))}
+OUT_SIZE = {"cnn": 10, "mlp": 5, "branch": 6}
 
 
 class _Reader(CalibrationDataReader):
@@ -141,7 +164,7 @@ def test_imported_model_is_bit_exact_vs_onnxruntime(tmp_path, model, fmt, act,
     tq = qg.tensors[im.outputs["y"]]
     y = float_to_codes(results["y"], tq.scale, tq.zero_point)
     np.testing.assert_array_equal(y, gold.codes[im.outputs["y"]])
-    assert y.shape == (N_INPUTS, 10 if model == "cnn" else 5)
+    assert y.shape == (N_INPUTS, OUT_SIZE[model])
     for t in inner:
         np.testing.assert_array_equal(results[t].astype(np.int64), gold.codes[t], t)
 

@@ -31,7 +31,7 @@ ARITHMETIC: Mapping[str, str] = MappingProxyType({
     "ort_qlinear_add_raw": "§11.2.1: MLAS QLinearAdd portable helper (16-bit types)",
     "ort_qlinear_avgpool": "§11.2.3: QLinearAveragePool, float32 sum, divide, requantize",
     "ort_qlinear_global_avgpool": "§11.2.2: Σq − z·N in int32, float32 requant, RNE",
-    "ort_qlinear_concat": "§11.2.4: QLinearConcat, float32 requant of each input",
+    "ort_qlinear_concat": "§11.2.4: QLinearConcat, copy or ORT lookup-table requantization",
     "ort_quantize_linear": "§11.2.5: MLAS QuantizeLinear: float32 x / s, clamp, RNE, + z",
 })
 
@@ -97,6 +97,8 @@ _ORT_SOURCES = (
     "onnxruntime/core/mlas/lib/qlgavgpool.cpp (QLinearGlobalAveragePool)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_pool.cc (QLinearAveragePool)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_concat.cc (QLinearConcat)",
+    "onnxruntime/contrib_ops/cpu/quantization/qlinear_lookup_table.cc, "
+    "qlinear_activations.cc (lookup tables, QLinearLeakyRelu)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_binary_op.cc",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_global_average_pool.cc",
 )

@@ -286,6 +286,11 @@ def _build(graph: Graph, cfg: QuantizeConfig,
             if missing:
                 raise ModelError(f"{where}: input {missing[0]!r} is not an activation")
             tout = observed_tq(out)
+            if prof.is_ort:  # arithmetic §11.2.4
+                nodes.append(QNode(node.name, "qlinear_concat", tuple(node.inputs), out,
+                                   {"axis": node.attrs["axis"]}))
+                tensors[out] = tout
+                continue
             req = {} if dynamic else {f"in{i}": rescale_requant(tensors[t], tout, cfg.requant)
                                       for i, t in enumerate(node.inputs)}
             nodes.append(QNode(node.name, "concat", tuple(node.inputs), out,

@@ -479,17 +479,15 @@ def _qop_avgpool(ctx: _Ctx, node: Any) -> None:
 
 
 def _concat(ctx: _Ctx, node: Any, xs: list[str], out: str, tout: TensorQ) -> None:
-    where = f"node {node.name!r} ({node.op_type})"
     axis = int(_attrs(node)["axis"])
     shapes = [ctx.shape[t] for t in xs]
     axis = axis + len(shapes[0]) if axis < 0 else axis
-    if ctx.profile.is_ort and any(
-            (ctx.tq[t].scale, ctx.tq[t].zero_point) != (tout.scale, tout.zero_point)
-            for t in xs):
-        raise ModelError(f"{where}: inputs with qparams other than the output's are not "
-                         "reproduced under ort_cpu (QLinearConcat requantization)")
     shape = list(shapes[0])
     shape[axis] = sum(s[axis] for s in shapes)
+    if ctx.profile.is_ort:
+        ctx.emit(QNode(node.name, "qlinear_concat", tuple(xs), out, {"axis": axis}), tout,
+                 tuple(shape))
+        return
     req = {f"in{i}": rescale_requant(ctx.tq[t], tout, ctx.profile.requant)
            for i, t in enumerate(xs)}
     ctx.emit(QNode(node.name, "concat", tuple(xs), out, {"axis": axis}, {}, req), tout,
@@ -588,6 +586,30 @@ def _relu_clip(ctx: _Ctx, node: Any) -> None:
     _shared(ctx, node, "clamp", {"act_range": (lo, hi)}, ctx.shape[x])
 
 
+def _leaky_relu(ctx: _Ctx, node: Any, x: str, out: str, tout: TensorQ) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    if not ctx.profile.is_ort:
+        raise ModelError(f"{where}: LeakyRelu has no integer kernel in profile "
+                         f"{ctx.profile.name!r} (only ort_cpu's lookup table, §11.2.6)")
+    alpha = float(np.float32(_attrs(node).get("alpha", 0.01)))
+    ctx.emit(QNode(node.name, "qlinear_leaky_relu", (x,), out, {"alpha": alpha}), tout,
+             ctx.shape[x])
+
+
+def _qdq_leaky_relu(ctx: _Ctx, node: Any) -> None:
+    x = ctx.act(f"node {node.name!r}", node.input[0])
+    out, tout, _ = ctx.quantized_output(node)
+    _leaky_relu(ctx, node, x, out, tout)
+
+
+def _qop_leaky_relu(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearLeakyRelu)"
+    i = node.input
+    x = ctx.act(where, i[0])
+    _leaky_relu(ctx, node, x, node.output[0],
+                ctx.tensorq(where, node.output[0], i[3], i[4] if len(i) > 4 else None))
+
+
 def _identity(ctx: _Ctx, node: Any) -> None:
     ctx.alias[node.output[0]] = node.input[0]
 
@@ -657,6 +679,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qdq", "GlobalAveragePool"): _qdq_gap,
     ("qdq", "AveragePool"): _qdq_avgpool,
     ("qdq", "Concat"): _qdq_concat,
+    ("qdq", "LeakyRelu"): _qdq_leaky_relu,
     ("qop", "QLinearConv"): _qop_conv,
     ("qop", "QLinearMatMul"): _qop_matmul,
     ("qop", "QGemm"): _qop_gemm,
@@ -664,6 +687,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qop", "QLinearGlobalAveragePool"): _qop_gap,
     ("qop", "QLinearAveragePool"): _qop_avgpool,
     ("qop", "QLinearConcat"): _qop_concat,
+    ("qop", "QLinearLeakyRelu"): _qop_leaky_relu,
     ("any", "MaxPool"): _maxpool,
     ("any", "Flatten"): _flatten,
     ("any", "Reshape"): _reshape,

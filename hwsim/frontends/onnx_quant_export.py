@@ -191,7 +191,23 @@ def _pool_attrs(n: QNode) -> dict[str, Any]:
         else:
             out["count_include_pad"] = int(a["count_include_pad"])
         return out
+    if n.op == "qlinear_leaky_relu":
+        return {"alpha": float(n.attrs["alpha"])}
     return {}
+
+
+def _qop_concat(o: _Out, n: QNode) -> None:
+    ins = [*o.qparams(n.output)]
+    for t in n.inputs:
+        ins += [f"{t}_q", *o.qparams(t)]
+    o.node("QLinearConcat", ins, [f"{n.output}_q"], n.name, domain="com.microsoft",
+           axis=int(n.attrs["axis"]))
+
+
+def _qdq_concat(o: _Out, n: QNode) -> None:
+    o.node("Concat", [o.dq(t) for t in n.inputs], [f"{n.output}_f"], n.name,
+           axis=int(n.attrs["axis"]))
+    o.q(n.output, f"{n.output}_f")
 
 
 def _qop_add(o: _Out, n: QNode) -> None:
@@ -273,11 +289,15 @@ EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     ("qoperator", "qlinear_global_avgpool"): _qop_simple("QLinearGlobalAveragePool",
                                                          "com.microsoft"),
     ("qoperator", "qlinear_avgpool"): _qop_simple("QLinearAveragePool", "com.microsoft"),
+    ("qoperator", "qlinear_concat"): _qop_concat,
+    ("qoperator", "qlinear_leaky_relu"): _qop_simple("QLinearLeakyRelu", "com.microsoft"),
     ("qdq", "conv"): _qdq_mac,
     ("qdq", "gemm"): _qdq_mac,
     ("qdq", "qlinear_add"): _qdq_add,
     ("qdq", "qlinear_global_avgpool"): _qdq_simple("GlobalAveragePool"),
     ("qdq", "qlinear_avgpool"): _qdq_simple("AveragePool"),
+    ("qdq", "qlinear_concat"): _qdq_concat,
+    ("qdq", "qlinear_leaky_relu"): _qdq_simple("LeakyRelu"),
 }
 
 

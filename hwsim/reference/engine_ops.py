@@ -5,7 +5,8 @@ fixed orders. Every step below is one IEEE binary32 operation (round to nearest 
 reproduced exactly with numpy float32 (products, quotients, sums) or with the exact
 fused multiply-add :func:`fma_f32`; conversions to integers round half to even and
 saturate as the ORT kernels' packing instructions do. The integer-graph ops
-``qlinear_add``, ``qlinear_global_avgpool`` and ``qlinear_avgpool`` run these functions;
+``qlinear_add``, ``qlinear_global_avgpool``, ``qlinear_avgpool``, ``qlinear_concat`` and
+``qlinear_leaky_relu`` run these functions;
 :data:`ENGINE_KERNELS` is the table the golden executor consults for them.
 """
 
@@ -156,6 +157,27 @@ def quantize_linear(x: np.ndarray, scale: float, zero_point: int, dtype: str) ->
     return np.rint(f.astype(F64)).astype(np.int64) + zero_point
 
 
+def lookup_requantize(q: np.ndarray, *, x_scale: float, x_zero_point: int, y_scale: float,
+                      y_zero_point: int, dtype: str,
+                      fn: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """§11.2.4 / §11.2.6 ORT's lookup-table ops (``qlinear_lookup_table.cc``): every code is
+    dequantized ``d = f32(sx·f32(q − zx))``, transformed by ``fn`` in float32 (identity for
+    QLinearConcat) and quantized again by MLAS QuantizeLinear (§11.2.5) with ``sy``, ``zy``.
+    The table ORT builds holds exactly these values for each of the 256 codes."""
+    d = (F32(x_scale) * (np.asarray(q, dtype=np.int64) - x_zero_point).astype(F32)).astype(F32)
+    v = d if fn is None else fn(d).astype(F32)
+    return quantize_linear(v, y_scale, y_zero_point, dtype)
+
+
+def leaky_relu_f32(alpha: float) -> Callable[[np.ndarray], np.ndarray]:
+    """QLinearLeakyRelu's transform: ``v >= 0 ? v : f32(alpha·v)`` in float32."""
+    a = F32(alpha)
+
+    def fn(v: np.ndarray) -> np.ndarray:
+        return np.where(v >= F32(0), v, (a * v).astype(F32)).astype(F32)
+    return fn
+
+
 Kernel = Callable[..., np.ndarray]
 
 
@@ -190,9 +212,33 @@ def _run_avgpool(node, codes, tensors):  # noqa: ANN001, ANN202
                            count_include_pad=bool(a["count_include_pad"]))
 
 
+def _run_concat(node, codes, tensors):  # noqa: ANN001, ANN202
+    to = tensors[node.output]
+    parts = []
+    for t in node.inputs:
+        ti = tensors[t]
+        if (F32(ti.scale), ti.zero_point) == (F32(to.scale), to.zero_point):
+            parts.append(np.asarray(codes[t], dtype=np.int64))  # LOOKUP_TABLE_IS_COPY
+        else:
+            parts.append(lookup_requantize(codes[t], x_scale=ti.scale,
+                                           x_zero_point=ti.zero_point, y_scale=to.scale,
+                                           y_zero_point=to.zero_point, dtype=to.dtype))
+    return np.concatenate(parts, axis=int(node.attrs["axis"]))
+
+
+def _run_leaky_relu(node, codes, tensors):  # noqa: ANN001, ANN202
+    ti, to = tensors[node.inputs[0]], tensors[node.output]
+    return lookup_requantize(codes[node.inputs[0]], x_scale=ti.scale,
+                             x_zero_point=ti.zero_point, y_scale=to.scale,
+                             y_zero_point=to.zero_point, dtype=to.dtype,
+                             fn=leaky_relu_f32(float(node.attrs["alpha"])))
+
+
 #: Integer-graph op -> kernel(node, codes, tensors) -> int64 codes (golden executor).
 ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_add": _run_add,
     "qlinear_global_avgpool": _run_gap,
     "qlinear_avgpool": _run_avgpool,
+    "qlinear_concat": _run_concat,
+    "qlinear_leaky_relu": _run_leaky_relu,
 }
