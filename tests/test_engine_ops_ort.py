@@ -241,3 +241,25 @@ def test_lookup_ops_match_onnxruntime(dtype: str) -> None:
                                                  y_scale=p["sy"], y_zero_point=p["zy"],
                                                  dtype=dtype), codes.astype(np.int64)], axis=1)
         np.testing.assert_array_equal(want, ref.astype(np.int64))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_qlinear_mul_matches_onnxruntime(dtype: str) -> None:
+    """§11.2.7: random scales / zero points / codes, every element equal."""
+    from hwsim.reference.engine_ops import qlinear_mul
+
+    rng = np.random.default_rng(17)
+    lo, hi = RANGE[dtype]
+    for _ in range(40):
+        p = {"sa": _scale(rng), "za": int(rng.integers(lo, hi + 1)), "sb": _scale(rng),
+             "zb": int(rng.integers(lo, hi + 1)), "sc": _scale(rng) * np.float32(0.3),
+             "zc": int(rng.integers(lo, hi + 1))}
+        a = rng.integers(lo, hi + 1, (2, 3, 5, 7)).astype(NP[dtype])
+        b = rng.integers(lo, hi + 1, (2, 3, 5, 7)).astype(NP[dtype])
+        node = helper.make_node("QLinearMul", ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"],
+                                ["c"], domain="com.microsoft")
+        (ref,) = _session(node, ["a", "b"], dtype, p).run(None, {"a": a, "b": b})
+        mine = qlinear_mul(a, b, a_scale=p["sa"], a_zero_point=p["za"], b_scale=p["sb"],
+                           b_zero_point=p["zb"], c_scale=p["sc"], c_zero_point=p["zc"],
+                           dtype=dtype)
+        np.testing.assert_array_equal(mine, ref.astype(np.int64))

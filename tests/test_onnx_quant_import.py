@@ -87,7 +87,7 @@ def mlp_model() -> onnx.ModelProto:
 
 
 def branch_model() -> onnx.ModelProto:
-    """Two branches concatenated (differing qparams), LeakyRelu, average pooling."""
+    """Two branches concatenated (differing qparams), LeakyRelu, Mul, average pooling."""
     rng = np.random.default_rng(2)
     inits = [_init(rng, "wa", (4, 3, 3, 3), .3), _init(rng, "wb", (4, 3, 1, 1), .9),
              _init(rng, "wf", (6, 32), .3), _init(rng, "bf", (6,), .1)]
@@ -96,7 +96,8 @@ def branch_model() -> onnx.ModelProto:
         helper.make_node("Conv", ["x", "wb"], ["cb"], name="conv_b"),
         helper.make_node("Concat", ["ca", "cb"], ["cat"], axis=1, name="cat"),
         helper.make_node("LeakyRelu", ["cat"], ["lr"], alpha=0.1, name="leaky"),
-        helper.make_node("AveragePool", ["lr"], ["ap"], kernel_shape=[3, 3], strides=[2, 2],
+        helper.make_node("Mul", ["lr", "cat"], ["mu"], name="gate"),
+        helper.make_node("AveragePool", ["mu"], ["ap"], kernel_shape=[3, 3], strides=[2, 2],
                          pads=[1, 1, 1, 1], name="avg"),
         helper.make_node("Flatten", ["ap"], ["f"], name="flat"),
         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc")]

@@ -33,10 +33,14 @@ ARITHMETIC: Mapping[str, str] = MappingProxyType({
     "ort_qlinear_global_avgpool": "§11.2.2: Σq − z·N in int32, float32 requant, RNE",
     "ort_qlinear_concat": "§11.2.4: QLinearConcat, copy or ORT lookup-table requantization",
     "ort_quantize_linear": "§11.2.5: MLAS QuantizeLinear: float32 x / s, clamp, RNE, + z",
+    "ort_qlinear_leaky_relu": "§11.2.6: QLinearLeakyRelu lookup table",
+    "ort_qlinear_mul": "§11.2.7: MLAS QLinearMul, exact product, float32 scale, RNE",
+    "unsupported": "no integer kernel in this profile: import refuses the node",
 })
 
 #: Op types of the table, in the order reports list them.
-TABLE_OPS = ("conv", "gemm", "add", "avgpool", "global_avgpool", "concat", "input")
+TABLE_OPS = ("conv", "gemm", "add", "avgpool", "global_avgpool", "concat", "input", "mul",
+             "leaky_relu")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class EngineProfile:
     global_avgpool: str = "hwsim_avgpool"
     concat: str = "hwsim_concat"
     input: str = "hwsim_quantize"
+    mul: str = "unsupported"
+    leaky_relu: str = "unsupported"
     saturation: str = "saturate"
     sources: tuple[str, ...] = ()
 
@@ -84,7 +90,8 @@ class EngineProfile:
                     f"{self.requant.rounding})")
         return {"conv": mac, "gemm": mac, "add": self.add, "avgpool": self.avgpool,
                 "global_avgpool": self.global_avgpool, "concat": self.concat,
-                "input": self.input, "saturation": self.saturation}
+                "input": self.input, "mul": self.mul, "leaky_relu": self.leaky_relu,
+                "saturation": self.saturation}
 
     def record(self) -> dict[str, object]:
         """JSON-ready description: name, table, sources."""
@@ -95,6 +102,7 @@ _ORT_SOURCES = (
     "onnxruntime/core/mlas/lib/quantize.cpp (MlasRequantizeOutput, MlasQuantizeLinear)",
     "onnxruntime/core/mlas/lib/qladd.cpp, intrinsics/avx2/qladd_avx2.cpp (QLinearAdd)",
     "onnxruntime/core/mlas/lib/qlgavgpool.cpp (QLinearGlobalAveragePool)",
+    "onnxruntime/core/mlas/lib/qlmul.cpp (QLinearMul)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_pool.cc (QLinearAveragePool)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_concat.cc (QLinearConcat)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_lookup_table.cc, "
@@ -116,7 +124,8 @@ PROFILES: Mapping[str, EngineProfile] = MappingProxyType({
     "ort_cpu": EngineProfile(
         "ort_cpu", RequantConfig(mode="float32"), add="ort_qlinear_add",
         avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",
-        concat="ort_qlinear_concat", input="ort_quantize_linear", sources=_ORT_SOURCES),
+        concat="ort_qlinear_concat", input="ort_quantize_linear", mul="ort_qlinear_mul",
+        leaky_relu="ort_qlinear_leaky_relu", sources=_ORT_SOURCES),
 })
 
 

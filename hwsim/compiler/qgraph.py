@@ -13,8 +13,8 @@ Node kinds (``QNode.op``) and what they hold:
 - ``concat``: requant ``in0`` … ``in{n-1}``.
 - ``avgpool``, ``global_avgpool``, ``maxpool``, ``clamp``, ``flatten``, ``reshape``, ``pad``:
   no arrays, no requant; the output shares the input's qparams.
-- ``qlinear_add``, ``qlinear_global_avgpool``, ``qlinear_avgpool``, ``qlinear_concat``
-  (attr axis), ``qlinear_leaky_relu`` (attr alpha): engine-profile ops
+- ``qlinear_add``, ``qlinear_mul``, ``qlinear_global_avgpool``, ``qlinear_avgpool``,
+  ``qlinear_concat`` (attr axis), ``qlinear_leaky_relu`` (attr alpha): engine-profile ops
   (ONNX Runtime's float32 kernels, arithmetic §11.2) computed from the input and output
   TensorQ; no arrays, no requant.
 
@@ -52,6 +52,7 @@ QOPS: dict[str, int | None] = {
     "concat": None,
     # engine-profile ops (specs/arithmetic.md §11.2; kernels in hwsim.reference.engine_ops)
     "qlinear_add": 2,
+    "qlinear_mul": 2,
     "qlinear_global_avgpool": 1,
     "qlinear_avgpool": 1,
     "qlinear_concat": None,

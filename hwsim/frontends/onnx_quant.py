@@ -412,6 +412,34 @@ def _qop_add(ctx: _Ctx, node: Any) -> None:
     _add(ctx, node, a, b, node.output[0], tout, (-np.inf, np.inf))
 
 
+def _mul(ctx: _Ctx, node: Any, a: str, b: str, out: str, tout: TensorQ) -> None:
+    where = f"node {node.name!r} ({node.op_type})"
+    if not ctx.profile.is_ort:
+        raise ModelError(f"{where}: Mul has no integer kernel in profile "
+                         f"{ctx.profile.name!r} (only ort_cpu's QLinearMul, §11.2.7)")
+    if ctx.shape[a] != ctx.shape[b]:
+        raise ModelError(f"{where}: inputs of shapes {ctx.shape[a]} and {ctx.shape[b]}; "
+                         "only equal shapes are supported")
+    ctx.emit(QNode(node.name, "qlinear_mul", (a, b), out, {}), tout, ctx.shape[a])
+
+
+def _qdq_mul(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (Mul)"
+    a, b = ctx.act(where, node.input[0]), ctx.act(where, node.input[1])
+    out, tout, act = ctx.quantized_output(node)
+    if act != (-np.inf, np.inf):
+        raise ModelError(f"{where}: an activation after it is not supported")
+    _mul(ctx, node, a, b, out, tout)
+
+
+def _qop_mul(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearMul)"
+    i = node.input
+    a, b = ctx.act(where, i[0]), ctx.act(where, i[3])
+    _mul(ctx, node, a, b, node.output[0],
+         ctx.tensorq(where, node.output[0], i[6], i[7] if len(i) > 7 else None))
+
+
 def _gap(ctx: _Ctx, node: Any, x: str, out: str, tout: TensorQ) -> None:
     where = f"node {node.name!r} ({node.op_type})"
     s = ctx.shape[x]
@@ -676,6 +704,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qdq", "Gemm"): _qdq_gemm,
     ("qdq", "MatMul"): _qdq_gemm,
     ("qdq", "Add"): _qdq_add,
+    ("qdq", "Mul"): _qdq_mul,
     ("qdq", "GlobalAveragePool"): _qdq_gap,
     ("qdq", "AveragePool"): _qdq_avgpool,
     ("qdq", "Concat"): _qdq_concat,
@@ -684,6 +713,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qop", "QLinearMatMul"): _qop_matmul,
     ("qop", "QGemm"): _qop_gemm,
     ("qop", "QLinearAdd"): _qop_add,
+    ("qop", "QLinearMul"): _qop_mul,
     ("qop", "QLinearGlobalAveragePool"): _qop_gap,
     ("qop", "QLinearAveragePool"): _qop_avgpool,
     ("qop", "QLinearConcat"): _qop_concat,

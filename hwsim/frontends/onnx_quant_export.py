@@ -249,6 +249,18 @@ def _clamp_add(o: _Out, n: QNode, raw: str) -> None:
            [f"{n.output}_q"], f"{n.name}.act")
 
 
+def _qop_mul(o: _Out, n: QNode) -> None:
+    a, b = n.inputs
+    o.node("QLinearMul", [f"{a}_q", *o.qparams(a), f"{b}_q", *o.qparams(b),
+                          *o.qparams(n.output)], [f"{n.output}_q"], n.name,
+           domain="com.microsoft")
+
+
+def _qdq_mul(o: _Out, n: QNode) -> None:
+    o.node("Mul", [o.dq(n.inputs[0]), o.dq(n.inputs[1])], [f"{n.output}_f"], n.name)
+    o.q(n.output, f"{n.output}_f")
+
+
 def _codes_op(o: _Out, n: QNode) -> None:
     """Ops that move codes (shared qparams): run on the code tensors in both formats."""
     x = f"{n.inputs[0]}_q"
@@ -286,6 +298,7 @@ EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     ("qoperator", "conv"): _qop_mac,
     ("qoperator", "gemm"): _qop_mac,
     ("qoperator", "qlinear_add"): _qop_add,
+    ("qoperator", "qlinear_mul"): _qop_mul,
     ("qoperator", "qlinear_global_avgpool"): _qop_simple("QLinearGlobalAveragePool",
                                                          "com.microsoft"),
     ("qoperator", "qlinear_avgpool"): _qop_simple("QLinearAveragePool", "com.microsoft"),
@@ -294,6 +307,7 @@ EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     ("qdq", "conv"): _qdq_mac,
     ("qdq", "gemm"): _qdq_mac,
     ("qdq", "qlinear_add"): _qdq_add,
+    ("qdq", "qlinear_mul"): _qdq_mul,
     ("qdq", "qlinear_global_avgpool"): _qdq_simple("GlobalAveragePool"),
     ("qdq", "qlinear_avgpool"): _qdq_simple("AveragePool"),
     ("qdq", "qlinear_concat"): _qdq_concat,

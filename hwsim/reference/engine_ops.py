@@ -5,8 +5,8 @@ fixed orders. Every step below is one IEEE binary32 operation (round to nearest 
 reproduced exactly with numpy float32 (products, quotients, sums) or with the exact
 fused multiply-add :func:`fma_f32`; conversions to integers round half to even and
 saturate as the ORT kernels' packing instructions do. The integer-graph ops
-``qlinear_add``, ``qlinear_global_avgpool``, ``qlinear_avgpool``, ``qlinear_concat`` and
-``qlinear_leaky_relu`` run these functions;
+``qlinear_add``, ``qlinear_mul``, ``qlinear_global_avgpool``, ``qlinear_avgpool``,
+``qlinear_concat`` and ``qlinear_leaky_relu`` run these functions;
 :data:`ENGINE_KERNELS` is the table the golden executor consults for them.
 """
 
@@ -86,6 +86,24 @@ def qlinear_add(qa: np.ndarray, qb: np.ndarray, *, a_scale: float, a_zero_point:
     c = ((va + vb).astype(F32) / sc).astype(F32)
     c = np.clip(c, F32(lo - c_zero_point), F32(hi - c_zero_point))
     return _rne_sat((c + F32(c_zero_point)).astype(F32), lo, hi)
+
+
+def qlinear_mul(qa: np.ndarray, qb: np.ndarray, *, a_scale: float, a_zero_point: int,
+                b_scale: float, b_zero_point: int, c_scale: float, c_zero_point: int,
+                dtype: str) -> np.ndarray:
+    """§11.2.7 ONNX Runtime QLinearMul (MLAS ``qlmul.cpp``, SSE2 kernel) on codes of equal
+    shape: ``r = f32(f32(sA·sB) / sC)``, ``p = (a − zA)(b − zB)`` (exact int32),
+    ``q = sat(rne(f32(f32(f32(p)·r) + f32(zC))))``."""
+    qa = np.asarray(qa, dtype=np.int64)
+    qb = np.asarray(qb, dtype=np.int64)
+    if qa.shape != qb.shape:
+        raise ModelError(f"qlinear_mul: inputs of shapes {qa.shape} and {qb.shape}; the "
+                         "ORT kernel is reproduced for equal shapes only")
+    r = F32(F32(F32(a_scale) * F32(b_scale)) / F32(c_scale))
+    p = ((qa - a_zero_point) * (qb - b_zero_point)).astype(F32)
+    v = ((p * r).astype(F32) + F32(c_zero_point)).astype(F32)
+    lo, hi = _range(dtype)
+    return _rne_sat(v, lo, hi)
 
 
 def global_avgpool_scale(x_scale: float, y_scale: float, n: int) -> np.float32:
@@ -195,6 +213,14 @@ def _run_add(node, codes, tensors):  # noqa: ANN001, ANN202 - golden run_node pr
     return np.clip(y, *fused_act_bounds(float(act[0]), float(act[1]), to))
 
 
+def _run_mul(node, codes, tensors):  # noqa: ANN001, ANN202
+    a, b = node.inputs
+    ta, tb, to = tensors[a], tensors[b], tensors[node.output]
+    return qlinear_mul(codes[a], codes[b], a_scale=ta.scale, a_zero_point=ta.zero_point,
+                       b_scale=tb.scale, b_zero_point=tb.zero_point, c_scale=to.scale,
+                       c_zero_point=to.zero_point, dtype=to.dtype)
+
+
 def _run_gap(node, codes, tensors):  # noqa: ANN001, ANN202
     ti, to = tensors[node.inputs[0]], tensors[node.output]
     return qlinear_global_avgpool(codes[node.inputs[0]], x_zero_point=ti.zero_point,
@@ -237,6 +263,7 @@ def _run_leaky_relu(node, codes, tensors):  # noqa: ANN001, ANN202
 #: Integer-graph op -> kernel(node, codes, tensors) -> int64 codes (golden executor).
 ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_add": _run_add,
+    "qlinear_mul": _run_mul,
     "qlinear_global_avgpool": _run_gap,
     "qlinear_avgpool": _run_avgpool,
     "qlinear_concat": _run_concat,
