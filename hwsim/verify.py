@@ -59,6 +59,7 @@ class VerifyOptions:
     profile: str = ""
     act_dtype: str = "int8"
     narrow_range: bool = False
+    qparams: str = ""
 
     def quantize_config(self) -> QuantizeConfig:
         return QuantizeConfig(weights=self.weights, observer=self.observer,
@@ -102,8 +103,13 @@ def build_qgraph(graph: Graph, calib: np.ndarray | None, opts: VerifyOptions,
         return quantize_dynamic(graph, cfg)
     if calib is None or len(calib) == 0:
         raise HwsimError("calibration data: expected at least one sample")
+    given = None
+    if opts.qparams:
+        from hwsim.compiler.quantize import load_qparams_json
+
+        given = load_qparams_json(opts.qparams)
     return quantize_static(graph, calibration_batches(
-        single_input(graph), calib, calibration_batch(opts.observer, batch)), cfg)
+        single_input(graph), calib, calibration_batch(opts.observer, batch)), cfg, given)
 
 
 def compare_codes(a: np.ndarray, b: np.ndarray) -> dict[str, int]:

@@ -29,6 +29,9 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--narrow-range", action="store_true",
                    help="symmetric weights in [-127, 127] (int4: [-7, 7]), as ONNX Runtime "
                         "and TFLite quantize them")
+    p.add_argument("--qparams", metavar="Q.json", default="",
+                   help="external activation qparams {\"tensors\": {name: {scale, zero_point, "
+                        "dtype}}}; the tensors not listed are calibrated")
     p.add_argument("--act-dtype", default="int8", choices=("int8", "uint8", "int16", "uint16"),
                    help="activation format (asymmetric, per tensor; default int8)")
     p.add_argument("--observer", default="minmax",
@@ -56,7 +59,8 @@ def options(args: argparse.Namespace):  # noqa: ANN201 - VerifyOptions, imported
     return VerifyOptions(mode=args.requant, weights=args.weights, observer=args.observer,
                          acc_bits=args.acc_bits, acc_overflow=args.acc_overflow,
                          dynamic=args.dynamic, profile=args.profile or "",
-                         act_dtype=args.act_dtype, narrow_range=args.narrow_range)
+                         act_dtype=args.act_dtype, narrow_range=args.narrow_range,
+                         qparams=args.qparams)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -352,15 +352,59 @@ def activation_tensors(graph: Graph) -> list[str]:
 
 
 def quantize_static(graph: Graph, calib: Iterable[Mapping[str, np.ndarray]],
-                    cfg: QuantizeConfig = QuantizeConfig()) -> QGraph:
+                    cfg: QuantizeConfig = QuantizeConfig(),
+                    qparams: Mapping[str, TensorQ] | None = None) -> QGraph:
     """Static post-training quantization of ``graph`` calibrated on ``calib`` (an iterable
-    of feed dicts, each one batch); see the module docstring."""
+    of feed dicts, each one batch); see the module docstring.
+
+    ``qparams`` gives external activation qparams (a model's own, or
+    :func:`load_qparams_json`) for some or all of :func:`activation_tensors`; only the
+    others are calibrated (``calib`` is not read when every tensor is given; compiler
+    §3.4). A name that is not such a tensor is a ConfigError naming it."""
     names = activation_tensors(graph)
-    qps = calibrate(graph, calib, names, cfg.observer, _act_spec(cfg),
-                    **dict(cfg.observer_kwargs))
+    given = dict(qparams or {})
+    unknown = [t for t in given if t not in names]
+    if unknown:
+        raise ConfigError(f"qparams: {unknown[0]!r} is not a calibrated activation tensor "
+                          f"of graph {graph.name!r}; expected some of {names}")
+    todo = [t for t in names if t not in given]
+    qps = calibrate(graph, calib, todo, cfg.observer, _act_spec(cfg),
+                    **dict(cfg.observer_kwargs)) if todo else {}
     observed = {n: TensorQ(n, cfg.act_dtype, float(np.asarray(qp.scale)),
                            int(np.asarray(qp.zero_point))) for n, qp in qps.items()}
+    observed.update({t: TensorQ(t, tq.dtype, tq.scale, tq.zero_point)
+                     for t, tq in given.items()})
     return _build(graph, cfg, observed)
+
+
+def load_qparams_json(path: str) -> dict[str, TensorQ]:
+    """External activation qparams from a JSON file (compiler §3.4):
+    ``{"tensors": {"name": {"scale": s, "zero_point": z, "dtype": "uint8"}, ...}}``
+    (``dtype`` defaults to int8). Errors name the file and the tensor."""
+    import json
+
+    from hwsim.inputs import read_text
+
+    try:
+        doc = json.loads(read_text(path, "--qparams"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--qparams {path}: not valid JSON ({exc.msg}, line {exc.lineno})"
+                          ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("tensors"), dict):
+        raise ConfigError(f"--qparams {path}: expected an object with a 'tensors' object")
+    out = {}
+    for name, t in doc["tensors"].items():
+        if not isinstance(t, dict) or "scale" not in t or "zero_point" not in t:
+            raise ConfigError(f"--qparams {path}: tensor {name!r}: expected scale and "
+                              "zero_point")
+        try:
+            out[name] = TensorQ(name, str(t.get("dtype", "int8")), float(t["scale"]),
+                                int(t["zero_point"]))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"--qparams {path}: tensor {name!r}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"--qparams {path}: {exc}") from None
+    return out
 
 
 def quantize_dynamic(graph: Graph, cfg: QuantizeConfig = QuantizeConfig()) -> QGraph:
