@@ -14,7 +14,13 @@ golden model's fast path (:mod:`hwsim.reference.golden_ops`), the cycle model's 
 
 from hwsim.exact.accumulator import conv2d_acc, exact_gemm_acc, gemm_acc
 from hwsim.exact.im2col import conv_columns, pad_input
-from hwsim.exact.matmul import exact_matmul, plan_product
+from hwsim.exact.matmul import (
+    exact_matmul,
+    parallel_map,
+    parallel_split,
+    plan_product,
+    threads,
+)
 
 __all__ = ["conv2d_acc", "conv_columns", "exact_gemm_acc", "exact_matmul", "gemm_acc",
-           "pad_input", "plan_product"]
+           "pad_input", "parallel_map", "parallel_split", "plan_product", "threads"]

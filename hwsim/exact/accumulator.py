@@ -31,7 +31,14 @@ import numpy.typing as npt
 from hwsim.arith.jit import POLICY_CODES
 from hwsim.errors import HwsimError
 from hwsim.exact.im2col import conv_columns, conv_out_size
-from hwsim.exact.matmul import blocked_matmul, exact_matmul, max_abs, plan_product
+from hwsim.exact.matmul import (
+    blocked_matmul,
+    exact_matmul,
+    max_abs,
+    parallel_map,
+    plan_product,
+    threads,
+)
 
 __all__ = ["PATCH_BYTES", "SEQ_ELEMENTS", "OverflowOutputs", "SequentialOutputs",
            "overflow_candidates", "sequential_outputs", "gemm_acc", "conv2d_acc",
@@ -226,12 +233,10 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     acc = np.empty((n * p, m) if rows_layout else (n, m, p), dtype=np.int64)
     itemsize = np.dtype(plan.dtype).itemsize
     chunk = max(1, PATCH_BYTES // max(1, c * kh * kw * p * itemsize))
-    total = 0
-    group_events = np.zeros(group, dtype=np.int64)
-    group_first = np.full(group, -1, dtype=np.int64)
-    hits: list[npt.NDArray[np.int64]] = []
-    hit_events: list[npt.NDArray[np.int64]] = []
-    for b0 in range(0, n, chunk):
+    # At least one chunk of images per thread: chunks run in parallel (parallel_map).
+    chunk = min(chunk, -(-n // threads())) if n else 1
+
+    def run_chunk(b0: int) -> list[tuple[int, SequentialOutputs]]:
         xb = x[b0:b0 + chunk]
         nb = xb.shape[0]
         cols, _, _ = conv_columns(xb, (kh, kw), strides, pads, dilations, x_zero_point,
@@ -248,17 +253,31 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
             out = acc[b0:b0 + nb]
             out[...] = sums.reshape(m, nb, p).transpose(1, 0, 2)
             out += b64[None, :, None]
+        found = []
         for g in range(group):
             seq = _resolve(cols[g].T, wf[g].T, b64[g * mg:(g + 1) * mg], acc_bits, policy,
                            amax, wmax)
             if seq.ms.size == 0:
                 continue
-            img, pos = np.divmod(seq.ms, p)
             chan = seq.ns + g * mg
             if rows_layout:
                 out[seq.ms, chan] = seq.values
             else:
+                img, pos = np.divmod(seq.ms, p)
                 out[img, chan, pos] = seq.values
+            found.append((g, seq))
+        return found
+
+    total = 0
+    group_events = np.zeros(group, dtype=np.int64)
+    group_first = np.full(group, -1, dtype=np.int64)
+    hits: list[npt.NDArray[np.int64]] = []
+    hit_events: list[npt.NDArray[np.int64]] = []
+    starts = list(range(0, n, chunk))
+    for b0, found in zip(starts, parallel_map(run_chunk, starts), strict=True):
+        for g, seq in found:
+            img, pos = np.divmod(seq.ms, p)
+            chan = seq.ns + g * mg
             total += int(seq.events.sum())
             group_events[g] += int(seq.events.sum())
             if seq.first >= 0 and group_first[g] < 0:  # chunks come in increasing m

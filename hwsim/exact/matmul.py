@@ -24,6 +24,8 @@ run design points in parallel processes, call ``set_threads(1)``.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,7 +35,8 @@ import numpy.typing as npt
 from hwsim.errors import HwsimError
 
 __all__ = ["F32_EXACT", "F64_EXACT", "MIN_F32_BLOCK", "ProductPlan", "plan_product",
-           "max_abs", "blocked_matmul", "exact_matmul", "set_threads", "parallel_matmul"]
+           "max_abs", "blocked_matmul", "exact_matmul", "set_threads", "parallel_matmul",
+           "parallel_map", "parallel_split", "threads"]
 
 #: Every integer of magnitude ≤ 2^24 is a float32; ≤ 2^53 a float64.
 F32_EXACT = 1 << 24
@@ -47,12 +50,45 @@ PARALLEL_MIN_MACS = 1 << 22
 _THREADS = os.cpu_count() or 1
 _POOL: ThreadPoolExecutor | None = None
 _BLAS = None
+_LOCAL = threading.local()
 
 
 def set_threads(n: int) -> None:
-    """Number of threads :func:`parallel_matmul` splits a product into (≥ 1)."""
+    """Number of threads :func:`parallel_matmul` / :func:`parallel_map` use (≥ 1)."""
     global _THREADS
     _THREADS = max(1, int(n))
+
+
+def threads() -> int:
+    """Threads available to the calling code: 1 inside a :func:`parallel_map` task."""
+    return 1 if getattr(_LOCAL, "inside", False) else _THREADS
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, _THREADS))
+    return _POOL
+
+
+def parallel_map(fn: Callable, items: Iterable) -> list:
+    """``[fn(i) for i in items]`` on the thread pool (numpy releases the GIL in array code),
+    with BLAS limited to one thread; results in order, the first failure re-raised. Runs in
+    the calling thread when one thread is configured, for one item, or inside a task."""
+    items = list(items)
+    if threads() == 1 or len(items) < 2:
+        return [fn(i) for i in items]
+
+    def task(i):
+        _LOCAL.inside = True
+        try:
+            return fn(i)
+        finally:
+            _LOCAL.inside = False
+
+    with _one_blas_thread():
+        futures = [_pool().submit(task, i) for i in items]
+        return [f.result() for f in futures]
 
 
 def _one_blas_thread():
@@ -64,24 +100,43 @@ def _one_blas_thread():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+def parallel_split(fn: Callable[[npt.NDArray], npt.NDArray], arr: npt.NDArray,
+                   dtype: npt.DTypeLike) -> npt.NDArray:
+    """``fn(arr)`` for a ``fn`` that works element by element along axes 0 and 2 (e.g.
+    requantization with channels on axis 1): ``arr`` is cut along axis 0 (or, with fewer
+    rows than threads, axis 2) and the parts run in parallel into one ``dtype`` result."""
+    n_threads = threads()
+    axis = 0 if arr.ndim and arr.shape[0] >= n_threads else 2
+    if n_threads == 1 or arr.size < 1 << 16 or arr.ndim <= axis or arr.shape[axis] < 2:
+        return np.asarray(fn(arr), dtype=dtype)
+    out = np.empty(arr.shape, dtype=dtype)
+    edges = np.linspace(0, arr.shape[axis], n_threads + 1).astype(int)
+
+    def part(i: int) -> None:
+        sl = (slice(None),) * axis + (slice(int(edges[i]), int(edges[i + 1])),)
+        out[sl] = fn(arr[sl])
+
+    parallel_map(part, range(n_threads))
+    return out
+
+
 def parallel_matmul(left: npt.NDArray, right: npt.NDArray) -> npt.NDArray:
     """``numpy.matmul(left, right)`` (2-D, or stacked 3-D with a common leading axis), split
     along the larger of the output's two matrix axes into one slice per thread, each slice
     computed by single-threaded BLAS."""
-    global _POOL
     rows, k = left.shape[-2:]
     cols = right.shape[-1]
-    threads = _THREADS
+    n_threads = threads()
+    if getattr(_LOCAL, "inside", False):  # BLAS is already limited by parallel_map
+        return np.matmul(left, right)
     with _one_blas_thread():
-        if threads == 1 or rows * k * cols * (left.size // (rows * k) or 1) < PARALLEL_MIN_MACS:
+        if n_threads == 1 or rows * k * cols * (left.size // (rows * k) or 1) < PARALLEL_MIN_MACS:
             return np.matmul(left, right)
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
         shape = np.broadcast_shapes(left.shape[:-2], right.shape[:-2]) + (rows, cols)
         dtype = np.result_type(left, right)
         out = np.empty(shape, dtype=dtype)
         axis_len = cols if cols >= rows else rows
-        edges = np.linspace(0, axis_len, threads + 1).astype(int)
+        edges = np.linspace(0, axis_len, n_threads + 1).astype(int)
 
         def part(i: int) -> None:
             s = slice(int(edges[i]), int(edges[i + 1]))
@@ -90,7 +145,7 @@ def parallel_matmul(left: npt.NDArray, right: npt.NDArray) -> npt.NDArray:
             else:
                 out[..., s, :] = np.matmul(left[..., s, :], right)
 
-        for f in [_POOL.submit(part, i) for i in range(threads)]:
+        for f in [_pool().submit(part, i) for i in range(n_threads)]:
             f.result()
         return out
 

@@ -33,7 +33,7 @@ from hwsim.compiler.dynamic import (
 from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
 from hwsim.compiler.requant import fused_act_bounds, pad_code
 from hwsim.errors import HwsimError, ModelError
-from hwsim.exact.matmul import parallel_matmul
+from hwsim.exact.matmul import parallel_map, parallel_matmul, parallel_split, threads
 from hwsim.reference.golden_exec import ExecResult
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
@@ -61,7 +61,15 @@ def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
 
 
 def fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int = 1) -> np.ndarray:
-    """round(centred · effective_scale) + z, output stage of §8.6, in float64; int64 codes."""
+    """round(centred · effective_scale) + z, output stage of §8.6, in float64; int64 codes.
+    Element-wise, so large arrays are cut into parts computed in parallel threads."""
+    centred = np.asarray(centred)
+    if channel_axis != 1:
+        return _fq_rescale(centred, params, channel_axis)
+    return parallel_split(lambda part: _fq_rescale(part, params, 1), centred, np.int64)
+
+
+def _fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int) -> np.ndarray:
     eff = effective_scale(params)
     if eff.shape[0] > 1:
         shape = [1] * centred.ndim
@@ -105,12 +113,16 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping) -> np.ndarray:
     wg = w.reshape(group, m // group, k)
     out = np.empty((n, m, oh * ow))
     step = max(1, _PATCH_BYTES // max(1, 8 * k * group * oh * ow))
-    for b0 in range(0, n, step):
+    step = min(step, -(-n // threads())) if n else 1
+
+    def run(b0: int) -> None:
         part = win[b0:b0 + step]
         nb = part.shape[0]
         cols = np.ascontiguousarray(part.transpose(1, 4, 5, 0, 2, 3))
         y = parallel_matmul(wg, cols.reshape(group, k, nb * oh * ow))  # [G, M/G, nb·P]
         out[b0:b0 + nb] = y.reshape(m, nb, oh * ow).transpose(1, 0, 2)
+
+    parallel_map(run, range(0, n, step))
     return out.reshape(n, m, oh, ow)
 
 

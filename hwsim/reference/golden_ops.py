@@ -380,5 +380,8 @@ def pad_constant(q: np.ndarray, pads: tuple[int, ...], code: int) -> np.ndarray:
 
 
 def requantize_acc(acc: np.ndarray, params: RequantParams) -> np.ndarray:
-    """§8 requantization of conv/gemm accumulators (channel axis 1)."""
-    return np.asarray(requantize(acc, params, channel_axis=1), dtype=np.int64)
+    """§8 requantization of conv/gemm accumulators (channel axis 1). Large arrays are
+    split along the images (or, for one image, the rows) and the parts requantized in
+    parallel threads (element-wise: the split cannot change a value)."""
+    return exact.parallel_split(lambda part: requantize(part, params, channel_axis=1),
+                                np.asarray(acc), np.int64)
