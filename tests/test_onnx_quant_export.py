@@ -120,3 +120,24 @@ def test_clamp_on_codes_round_trips() -> None:
         want = run_golden(qg, {"x": codes}).codes[qg.outputs[0]]
         got = run_golden(back, {"x": codes}).codes[back.outputs[0]]
         np.testing.assert_array_equal(got, want)
+
+
+def test_verify_accepts_hwsim_json(tmp_path, capsys) -> None:
+    """`hwsim verify QMODEL.json`: an ort_cpu graph is exported on the fly and compared with
+    ORT; a dyadic graph is checked golden vs fake-quant only (its arithmetic is not ORT's)."""
+    x, _ = load_demo_data("test")
+    xs = tmp_path / "x.npy"
+    np.save(xs, x[:10])
+    for profile, ort_pair in (("ort_cpu", True), ("dyadic", False)):
+        j = tmp_path / f"{profile}.json"
+        assert main(["quantize", str(demo_model_path()), "--profile", profile, "-o",
+                     str(j)]) == 0
+        capsys.readouterr()
+        assert main(["verify", str(j), "--inputs", str(xs), "--json"]) == 0
+        import json
+
+        report = json.loads(capsys.readouterr().out)
+        assert report["onnxruntime"] is ort_pair
+        assert report["profile"]["name"] == profile
+        assert report["pairs"]["onnxruntime_vs_golden"]["total"] == (100 if ort_pair else 0)
+        assert report["pairs"]["golden_vs_fakequant"]["mismatches"] == 0

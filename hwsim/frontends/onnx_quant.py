@@ -48,7 +48,8 @@ def is_quantized_onnx(source: Any) -> bool:
 @dataclass(frozen=True, eq=False)
 class ImportedModel:
     """The integer graph of a quantized ONNX model, its profile, and which QGraph tensor
-    each ONNX graph output dequantizes (``outputs``: ONNX output name -> tensor)."""
+    each ONNX graph output dequantizes (``outputs``: ONNX output name -> tensor); ``model``
+    is the ONNX model ONNX Runtime runs for comparison (None: no ORT comparison)."""
 
     qgraph: QGraph
     profile: EngineProfile
