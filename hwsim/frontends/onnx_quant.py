@@ -640,6 +640,9 @@ def _qop_leaky_relu(ctx: _Ctx, node: Any) -> None:
 
 
 def _identity(ctx: _Ctx, node: Any) -> None:
+    if node.input[0] in ctx.consts:  # a shared constant (torch.onnx.export's zero points)
+        ctx.consts[node.output[0]] = ctx.consts[node.input[0]]
+        return
     ctx.alias[node.output[0]] = node.input[0]
 
 
