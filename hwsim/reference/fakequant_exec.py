@@ -2,10 +2,10 @@
 
 Every tensor is carried as float64 and re-quantized after every op; the reference never
 uses integer kernels. Convolutions and matrix products are computed on *centred* values
-(q − z, exactly the real value divided by its scale) with the unfolded bias, by float64
-matrix products over sliding windows — a different algorithm from the golden model's
-folded-bias integer accumulators (arithmetic.md §7.4: float64 is exact while every
-partial sum stays below 2^53, checked per layer). The rescale after an op multiplies by
+(q − z, exactly the real value divided by its scale) with the unfolded bias, by exact
+float matrix products over sliding windows — a different algorithm from the golden model's
+folded-bias integer accumulators (arithmetic.md §7.4: float32 blocks below 2^24, float64
+below 2^53, checked per layer). The rescale after an op multiplies by
 the EFFECTIVE scale of the requant block (:func:`hwsim.arith.effective_scale`, §9) and
 rounds once, in float64, with the rounding of the mode. Products and sums of ≤ 32-bit
 integers by a dyadic scale m·2^-n are exact in float64, so in modes ``dyadic`` and
@@ -33,7 +33,15 @@ from hwsim.compiler.dynamic import (
 from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
 from hwsim.compiler.requant import fused_act_bounds, pad_code
 from hwsim.errors import HwsimError, ModelError
-from hwsim.exact.matmul import parallel_map, parallel_matmul, parallel_split, threads
+from hwsim.exact.im2col import pad_input
+from hwsim.exact.matmul import (
+    blocked_matmul,
+    parallel_map,
+    parallel_matmul,
+    parallel_split,
+    plan_product,
+    threads,
+)
 from hwsim.reference.golden_exec import ExecResult
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
@@ -91,11 +99,14 @@ def _fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int) -
 _PATCH_BYTES = 1 << 27
 
 
-def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping) -> np.ndarray:
-    """Σ w·xc over sliding windows (float64), with zero (real 0.0) padding: per chunk of
-    images, the windows copied once to a [group, C/group·KH·KW, N·OH·OW] matrix and one
-    (batched over groups) float64 matrix product. Exact: every partial sum is an integer
-    below K·max|w|·max|xc| ≤ 2^53 (checked)."""
+def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> np.ndarray:
+    """Σ w·xc over sliding windows, with zero (real 0.0) padding, as exact float64 values:
+    per chunk of images the windows are copied once to a [group, C/group·KH·KW, N·OH·OW]
+    matrix and multiplied (batched over groups) by float BLAS on K-blocks, float32 where
+    every partial sum of a block stays below 2^24 and float64 below 2^53
+    (:func:`hwsim.exact.matmul.plan_product`, arithmetic.md §7.4 fact 1, with ``xbound`` ≥
+    max|xc| from the input's format). Block sums add in float64, exact below 2^53
+    (checked)."""
     t, left, b, r = (int(p) for p in a["pads"])
     sh, sw = (int(s) for s in a["strides"])
     dh, dw = (int(d) for d in a["dilations"])
@@ -103,23 +114,25 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping) -> np.ndarray:
     m, cg, kh, kw = w.shape
     n = xc.shape[0]
     k = cg * kh * kw
-    if xc.size and w.size and k * float(np.abs(xc).max()) * float(np.abs(w).max()) > 2.0**53:
+    wmax = float(np.abs(w).max()) if w.size else 0.0
+    if xc.size and w.size and k * float(xbound) * wmax > 2.0**53:
         raise HwsimError(f"conv: K·max|x − z|·max|w| exceeds 2^53 (K = {k}); the float64 "
                          f"reference would not be exact")
-    xp = np.pad(xc, ((0, 0), (0, 0), (t, b), (left, r)))
+    plan = plan_product(int(xbound), int(wmax), k)  # float32 or float64 after the check
+    xp = pad_input(xc, (t, left, b, r), 0.0, plan.dtype)
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # [N, C, OH, OW, KH, KW]
     oh, ow = win.shape[2:4]
-    wg = w.reshape(group, m // group, k)
+    wg = w.reshape(group, m // group, k).astype(plan.dtype)
     out = np.empty((n, m, oh * ow))
-    step = max(1, _PATCH_BYTES // max(1, 8 * k * group * oh * ow))
+    step = max(1, _PATCH_BYTES // max(1, xp.itemsize * k * group * oh * ow))
     step = min(step, -(-n // threads())) if n else 1
 
     def run(b0: int) -> None:
         part = win[b0:b0 + step]
         nb = part.shape[0]
         cols = np.ascontiguousarray(part.transpose(1, 4, 5, 0, 2, 3))
-        y = parallel_matmul(wg, cols.reshape(group, k, nb * oh * ow))  # [G, M/G, nb·P]
+        y = blocked_matmul(wg, cols.reshape(group, k, nb * oh * ow), plan)  # [G, M/G, nb·P]
         out[b0:b0 + nb] = y.reshape(m, nb, oh * ow).transpose(1, 0, 2)
 
     parallel_map(run, range(0, n, step))
@@ -164,13 +177,16 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
     a = node.attrs
     tin = tensors[node.inputs[0]]
     x = codes[node.inputs[0]]
-    xc = x.astype(np.float64) - tin.zero_point
+    xc = x.astype(np.float64)
+    xc -= tin.zero_point
     if node.op in ("conv", "gemm"):
         folded = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
         bias = _centred_bias(node, folded, tin.zero_point)
         w = node.arrays["weight"].astype(np.float64)
         if node.op == "conv":
-            acc = _conv_centred(xc, w, a) + bias.reshape(1, -1, 1, 1)
+            xbound = max(tin.qmax - tin.zero_point, tin.zero_point - tin.qmin)
+            acc = _conv_centred(xc, w, a, xbound)
+            acc += bias.reshape(1, -1, 1, 1)
         else:
             acc = parallel_matmul(xc, np.ascontiguousarray(w.T)) + bias
         accs[node.name] = acc.astype(np.int64)
