@@ -59,16 +59,21 @@ def with_intermediates(model: Any, qg: Any) -> tuple[Any, list[str]]:
     Exposing a QuantizeLinear output does not stop ORT's QDQ fusion (tested)."""
     import copy
 
-    from onnx import helper
+    from onnx import TensorProto, helper, shape_inference
 
     m = copy.deepcopy(model)
     produced = {t for n in m.graph.node for t in n.output}
     have = {o.name for o in m.graph.output}
+    # A QDQ op on codes that no QuantizeLinear follows (MaxPool -> Flatten -> MatMul, as
+    # torch.onnx.export writes) names a float tensor: not a code tensor ORT can return.
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+    inferred = shape_inference.infer_shapes(m).graph.value_info
+    float_names = {vi.name for vi in inferred if vi.type.tensor_type.elem_type in floats}
     elem = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5}  # onnx.TensorProto codes
     names = []
     for node in qg.nodes:
         t = node.output
-        if t in produced and t not in have:
+        if t in produced and t not in have and t not in float_names:
             m.graph.output.append(helper.make_tensor_value_info(
                 t, elem[qg.tensors[t].dtype], None))
             names.append(t)
