@@ -15,6 +15,7 @@ import pytest
 from test_onnx_quant_import import MODELS, N_INPUTS, OUT_SIZE, quantized
 
 from hwsim.cli import main
+from hwsim.compiler.profiles import host_ort_profile
 from hwsim.compiler.quantize import QuantizeConfig, quantize_static
 from hwsim.data import demo_model_path, load_demo_data
 from hwsim.errors import ModelError
@@ -50,18 +51,21 @@ def _check_export(qg, x: np.ndarray, fmt: str) -> int:
 @pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
 def test_reexported_model_is_bit_exact(tmp_path, model, src_fmt, act, per_channel,
                                        fmt) -> None:
-    im = load_quantized_onnx(quantized(tmp_path, model, src_fmt, act, per_channel))
+    im = load_quantized_onnx(quantized(tmp_path, model, src_fmt, act, per_channel),
+                             host_ort_profile())
     x = np.random.default_rng(4).normal(0, 1.5, (N_INPUTS,) + MODELS[model][1]).astype(
         np.float32)
     assert _check_export(im.qgraph, x, fmt) == N_INPUTS * OUT_SIZE[model]
 
 
 @pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
-def test_hwsim_quantized_demo_model_exports_bit_exact(fmt) -> None:
+@pytest.mark.parametrize("act", ["int8", "uint8"])
+def test_hwsim_quantized_demo_model_exports_bit_exact(fmt, act) -> None:
     g = load_onnx(demo_model_path())
     calib, _ = load_demo_data("calib")
     x, _ = load_demo_data("test")
-    qg = quantize_static(g, [{g.inputs[0]: calib}], QuantizeConfig(profile="ort_cpu"))
+    qg = quantize_static(g, [{g.inputs[0]: calib}],
+                         QuantizeConfig(profile=host_ort_profile(), act_dtype=act))
     assert any(n.fused == "relu" for n in qg.nodes)
     assert _check_export(qg, x[:N_INPUTS], fmt) == N_INPUTS * 10
 

@@ -1,14 +1,15 @@
-"""Quantized ONNX import (specs/ir.md §8) run under ort_cpu vs ONNX Runtime, bit for bit.
+"""Quantized ONNX import (specs/ir.md §8) run under ORT's profile vs ONNX Runtime, bit for bit.
 
-Models are quantized inside the test by ``onnxruntime.quantization.quantize_static``: a
-small CNN (conv, depthwise conv, residual add, maxpool, global average pool, gemm) and an
-MLP, in QDQ and QOperator format, per-channel and per-tensor weights, uint8 and int8
-activations. Each is imported with its own qparams, run by the golden model on 200 seeded
-inputs quantized as ORT quantizes them (arithmetic §11.2.5), and compared with
+Models are quantized inside the test by ``onnxruntime.quantization.quantize_static``
+(default settings, full-range int8 weights): a small CNN (conv, depthwise conv, residual
+add, maxpool, global average pool, gemm), an MLP and a branch model (concat of differing
+qparams, LeakyRelu, Mul, average pooling), in QDQ and QOperator format, per-channel and
+per-tensor weights, uint8 and int8 activations. Each is imported with its own qparams under
+this machine's ORT profile (``host_ort_profile``: ``ort_cpu_avx2`` on AVX2 without VNNI,
+whose u8s8 kernels saturate pairs of products, arithmetic §11.2.8), run by the golden model
+on 200 seeded inputs quantized as ORT quantizes them (§11.2.5), and compared with
 onnxruntime's outputs (tolerance 0), and on every intermediate tensor too (exposed as
-extra graph outputs). uint8 activations use ``reduce_range=True``
-weights: with full-range int8 weights ORT's AVX2 u8s8 kernels saturate pairs of products
-to int16 (arithmetic §11.2), which hwsim does not model.
+extra graph outputs).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from onnxruntime.quantization import (
 )
 
 from hwsim.cli import main
+from hwsim.compiler.profiles import host_ort_profile
 from hwsim.errors import ModelError
 from hwsim.frontends.onnx_quant import is_quantized_onnx, load_quantized_onnx
 from hwsim.reference.golden_exec import run_golden
@@ -131,8 +133,7 @@ def quantized(tmp_path, model: str, fmt: str, act: str, per_channel: bool) -> st
     quantize_static(str(src), str(out), _Reader(shape),
                     quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                     activation_type=QuantType.QUInt8 if act == "uint8" else QuantType.QInt8,
-                    weight_type=QuantType.QInt8, per_channel=per_channel,
-                    reduce_range=act == "uint8")
+                    weight_type=QuantType.QInt8, per_channel=per_channel)
     return str(out)
 
 
@@ -150,9 +151,9 @@ def test_imported_model_is_bit_exact_vs_onnxruntime(tmp_path, model, fmt, act,
     every intermediate tensor (exposed as extra graph outputs)."""
     path = quantized(tmp_path, model, fmt, act, per_channel)
     assert is_quantized_onnx(path)
-    im = load_quantized_onnx(path)
+    im = load_quantized_onnx(path, host_ort_profile())
     qg = im.qgraph
-    assert qg.profile == "ort_cpu"
+    assert qg.profile == host_ort_profile()
     assert all(qg.tensors[t].dtype == act for t in qg.tensors)
     x = _inputs(MODELS[model][1])
     codes = input_codes(im, "x", x)
@@ -217,7 +218,7 @@ def test_verify_cli_on_quantized_model(tmp_path, capsys) -> None:
     assert rc == 0
     pair = report["pairs"]["onnxruntime_vs_golden"]
     assert pair == {"total": 320, "mismatches": 0, "max_abs_lsb": 0}
-    assert report["profile"]["name"] == "ort_cpu"
+    assert report["profile"]["name"] == host_ort_profile()
     assert report["profile"]["ops"]["add"] == "ort_qlinear_add"
     assert report["pairs"]["golden_vs_fakequant"]["mismatches"] == 0
     inner = report["pairs"]["onnxruntime_vs_golden_intermediate"]

@@ -33,7 +33,10 @@ def _calib():
 
 def test_named_profiles_and_table() -> None:
     """Today's single modes are profiles; ort_cpu maps add / pooling to ORT's kernels."""
-    assert set(PROFILES) == {"tflite", "tflite_single", "float32", "dyadic", "ort_cpu"}
+    assert set(PROFILES) == {"tflite", "tflite_single", "float32", "dyadic", "ort_cpu",
+                             "ort_cpu_avx2"}
+    assert PROFILES["ort_cpu_avx2"].table()["mac_u8s8"] == "avx2_pair_saturation"
+    assert PROFILES["ort_cpu"].table()["mac_u8s8"] == "exact"
     for m in ("tflite", "tflite_single", "float32", "dyadic"):
         p = get_profile(m)
         assert p.requant == RequantConfig(mode=m) and not p.is_ort

@@ -38,9 +38,10 @@ def _load_any(args: argparse.Namespace, opts) -> object:  # noqa: ANN001
         from hwsim.compiler.serialize import load_qgraph
 
         return load_qgraph(args.model)
+    from hwsim.compiler.profiles import host_ort_profile
     from hwsim.verify_onnx import quantized_model
 
-    imported = quantized_model(args.model, args.profile or "ort_cpu")
+    imported = quantized_model(args.model, args.profile or host_ort_profile())
     if imported is not None:
         return imported.qgraph
     from hwsim.progress import progress_scope

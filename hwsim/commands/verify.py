@@ -20,10 +20,12 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                    choices=("tflite", "tflite_single", "float32", "dyadic", "custom"),
                    help="requantization datapath (default dyadic)")
     p.add_argument("--profile", default=None,
-                   choices=("tflite", "tflite_single", "float32", "dyadic", "ort_cpu"),
+                   choices=("tflite", "tflite_single", "float32", "dyadic", "ort_cpu",
+                            "ort_cpu_avx2"),
                    help="engine profile: arithmetic per op type (specs/arithmetic.md §11; "
-                        "fixes the requant datapath; default: that of --requant, ort_cpu "
-                        "for a quantized model)")
+                        "fixes the requant datapath; default: that of --requant; for a "
+                        "quantized model this machine's ONNX Runtime, ort_cpu or "
+                        "ort_cpu_avx2)")
     p.add_argument("--weights", default="int8", choices=("int8", "int4", "int4_block", "fp8"),
                    help="weight format (default int8 per channel)")
     p.add_argument("--narrow-range", action="store_true",
@@ -77,11 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.compiler.profiles import host_ort_profile
     from hwsim.progress import progress_scope
     from hwsim.verify import load_model, resolve_data, summary_line, verify_graph
     from hwsim.verify_onnx import quantized_model
 
-    imported = quantized_model(args.model, args.profile or "ort_cpu")
+    imported = quantized_model(args.model, args.profile or host_ort_profile())
     if imported is not None:
         return _run_quantized(args, imported)
     opts = options(args)

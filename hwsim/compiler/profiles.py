@@ -36,11 +36,14 @@ ARITHMETIC: Mapping[str, str] = MappingProxyType({
     "ort_qlinear_leaky_relu": "§11.2.6: QLinearLeakyRelu lookup table",
     "ort_qlinear_mul": "§11.2.7: MLAS QLinearMul, exact product, float32 scale, RNE",
     "unsupported": "no integer kernel in this profile: import refuses the node",
+    "exact": "§7: exact accumulation",
+    "avx2_pair_saturation": "§11.2.8: uint8 x int8 products summed in pairs, saturated to "
+                            "int16 (vpmaddubsw), K order of ORT's im2col",
 })
 
 #: Op types of the table, in the order reports list them.
 TABLE_OPS = ("conv", "gemm", "add", "avgpool", "global_avgpool", "concat", "input", "mul",
-             "leaky_relu")
+             "leaky_relu", "mac_u8s8")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class EngineProfile:
     input: str = "hwsim_quantize"
     mul: str = "unsupported"
     leaky_relu: str = "unsupported"
+    mac_u8s8: str = "exact"
     saturation: str = "saturate"
     sources: tuple[str, ...] = ()
 
@@ -91,7 +95,7 @@ class EngineProfile:
         return {"conv": mac, "gemm": mac, "add": self.add, "avgpool": self.avgpool,
                 "global_avgpool": self.global_avgpool, "concat": self.concat,
                 "input": self.input, "mul": self.mul, "leaky_relu": self.leaky_relu,
-                "saturation": self.saturation}
+                "mac_u8s8": self.mac_u8s8, "saturation": self.saturation}
 
     def record(self) -> dict[str, object]:
         """JSON-ready description: name, table, sources."""
@@ -126,7 +130,28 @@ PROFILES: Mapping[str, EngineProfile] = MappingProxyType({
         avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",
         concat="ort_qlinear_concat", input="ort_quantize_linear", mul="ort_qlinear_mul",
         leaky_relu="ort_qlinear_leaky_relu", sources=_ORT_SOURCES),
+    "ort_cpu_avx2": EngineProfile(
+        "ort_cpu_avx2", RequantConfig(mode="float32"), add="ort_qlinear_add",
+        avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",
+        concat="ort_qlinear_concat", input="ort_quantize_linear", mul="ort_qlinear_mul",
+        leaky_relu="ort_qlinear_leaky_relu", mac_u8s8="avx2_pair_saturation",
+        sources=_ORT_SOURCES + (
+            "onnxruntime/core/mlas/lib/qgemm_kernel_avx2.cpp (U8S8: vpmaddubsw, vpmaddwd)",)),
 })
+
+
+def host_ort_profile() -> str:
+    """The ort profile of this machine's ONNX Runtime CPU kernels (§11.2.8):
+    ``ort_cpu_avx2`` on x86-64 with AVX2 but no VNNI (the u8s8 kernels saturate pairs of
+    products), else ``ort_cpu``. Read from /proc/cpuinfo (Linux); elsewhere ``ort_cpu``."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f
+                          if ln.startswith("flags")), [])
+    except OSError:
+        return "ort_cpu"
+    vnni = {"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags)
+    return "ort_cpu_avx2" if "avx2" in flags and not vnni else "ort_cpu"
 
 
 def get_profile(name: str) -> EngineProfile:

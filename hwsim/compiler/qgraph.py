@@ -14,7 +14,9 @@ Node kinds (``QNode.op``) and what they hold:
 - ``avgpool``, ``global_avgpool``, ``maxpool``, ``clamp``, ``flatten``, ``reshape``, ``pad``:
   no arrays, no requant; the output shares the input's qparams.
 - ``qlinear_add``, ``qlinear_mul``, ``qlinear_global_avgpool``, ``qlinear_avgpool``,
-  ``qlinear_concat`` (attr axis), ``qlinear_leaky_relu`` (attr alpha): engine-profile ops
+  ``qlinear_concat`` (attr axis), ``qlinear_leaky_relu`` (attr alpha), ``conv_u8s8`` /
+  ``gemm_u8s8`` (conv / gemm arrays and requant; pairs of products saturated to int16 as
+  ORT's AVX2 u8s8 kernels do, §11.2.8): engine-profile ops
   (ONNX Runtime's float32 kernels, arithmetic §11.2) computed from the input and output
   TensorQ; no arrays, no requant.
 
@@ -57,6 +59,8 @@ QOPS: dict[str, int | None] = {
     "qlinear_avgpool": 1,
     "qlinear_concat": None,
     "qlinear_leaky_relu": 1,
+    "conv_u8s8": 1,
+    "gemm_u8s8": 1,
 }
 
 #: Ops whose output shares the input's scale and zero point (no requantization).
@@ -177,6 +181,8 @@ class QGraph:
 _REQUIRED_ARRAYS = {
     "conv": {"weight": 4, "bias": 1, "weight_scale": 1},
     "gemm": {"weight": 2, "bias": 1, "weight_scale": 1},
+    "conv_u8s8": {"weight": 4, "bias": 1, "weight_scale": 1},
+    "gemm_u8s8": {"weight": 2, "bias": 1, "weight_scale": 1},
 }
 
 
@@ -281,7 +287,7 @@ def quantize_feeds(g: QGraph, feeds: Mapping[str, np.ndarray],
 
 
 def _requant_keys(n: QNode) -> list[str]:
-    if n.op in ("conv", "gemm"):
+    if n.op in ("conv", "gemm", "conv_u8s8", "gemm_u8s8"):
         return ["out"]
     if n.op == "add":
         return ["in0", "in1", "out"]

@@ -259,6 +259,10 @@ def _build(graph: Graph, cfg: QuantizeConfig,
             else:
                 bias = _fold_bias(b, w_q, tin.scale, s_w, tin.zero_point, cfg.acc_bits)
                 requant = {"out": mac_requant(tin.scale, s_w, tout, cfg.requant, act_rng)}
+            depthwise = qop == "conv" and w_q.shape[1] == 1 and attrs["group"] == w_q.shape[0]
+            if (prof.mac_u8s8 == "avx2_pair_saturation" and tin.dtype == "uint8"
+                    and w_q.dtype == np.int8 and wfmt == "int8" and not depthwise):
+                qop += "_u8s8"  # arithmetic §11.2.8
             nodes.append(QNode(node.name, qop, (x,), out, attrs,
                                {"weight": w_q, "bias": bias, "weight_scale": s_w},
                                requant, fused_name))

@@ -241,9 +241,14 @@ def _carried_weights(where: str, q: np.ndarray, z: np.ndarray, axis: int) -> np.
 
 def _emit_mac(ctx: _Ctx, where: str, name: str, op: str, x: str, w: np.ndarray,
               s_w: np.ndarray, bias: np.ndarray | None, out: str, tout: TensorQ,
-              act: tuple[float, float], attrs: dict[str, Any], shape: tuple[int, ...]) -> None:
+              act: tuple[float, float], attrs: dict[str, Any], shape: tuple[int, ...],
+              wq_dtype: np.dtype) -> None:
     m = w.shape[0]
     tin = ctx.tq[x]
+    depthwise = op == "conv" and w.shape[1] == 1 and attrs["group"] == m
+    if (ctx.profile.mac_u8s8 == "avx2_pair_saturation" and tin.dtype == "uint8"
+            and wq_dtype == np.int8 and w.dtype == np.int8 and not depthwise):
+        op += "_u8s8"  # arithmetic §11.2.8: ORT's u8s8 kernels on AVX2 without VNNI
     s_w = np.broadcast_to(np.asarray(s_w, dtype=np.float32).reshape(-1), (m,)).astype(np.float64)
     b = np.zeros(m, dtype=np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
     if b.size != m:
@@ -270,7 +275,7 @@ def _conv(ctx: _Ctx, node: Any, x: str, wq: np.ndarray, ws: np.ndarray, wz: np.n
     oh, ow = _out_hw(xs, tuple(wq.shape[2:]), strides, pads, dil)
     attrs = {"strides": strides, "pads": pads, "dilations": dil, "group": int(a.get("group", 1))}
     _emit_mac(ctx, where, node.name, "conv", x, w, ws, bias, out, tout, act, attrs,
-              (xs[0], wq.shape[0], oh, ow))
+              (xs[0], wq.shape[0], oh, ow), wq.dtype)
 
 
 def _gemm(ctx: _Ctx, node: Any, x: str, wq: np.ndarray, ws: np.ndarray, wz: np.ndarray,
@@ -284,7 +289,7 @@ def _gemm(ctx: _Ctx, node: Any, x: str, wq: np.ndarray, ws: np.ndarray, wz: np.n
     if not trans_b:
         w = np.ascontiguousarray(w.T)
     _emit_mac(ctx, where, node.name, "gemm", x, w, ws, bias, out, tout, act, {},
-              (ctx.shape[x][0], w.shape[0]))
+              (ctx.shape[x][0], w.shape[0]), wq.dtype)
 
 
 def _weight_qparams(ctx: _Ctx, where: str, scale: str, zp: str | None

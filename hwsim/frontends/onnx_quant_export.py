@@ -125,7 +125,7 @@ def _qop_mac(o: _Out, n: QNode) -> None:
     ys, yz = o.qparams(n.output)
     w, ws, wz, b = _mac_arrays(o, n)
     raw = f"{n.output}_raw"
-    if n.op == "conv":
+    if n.op.startswith("conv"):
         o.node("QLinearConv", [f"{x}_q", xs, xz, w, ws, wz, ys, yz, b], [raw], n.name,
                **_conv_attrs(n))
     else:
@@ -147,7 +147,7 @@ def _qdq_mac(o: _Out, n: QNode) -> None:
     o.node("DequantizeLinear", [b, bscale, bzero], [f"{n.name}.bias_dq"],
            f"{n.name}.bias.dq", axis=0)
     ins = [o.dq(x), f"{n.name}.weight_dq", f"{n.name}.bias_dq"]
-    if n.op == "conv":
+    if n.op.startswith("conv"):
         o.node("Conv", ins, [f"{n.output}_f"], n.name, **_conv_attrs(n))
     else:
         o.node("Gemm", ins, [f"{n.output}_f"], n.name, transB=1)
@@ -295,8 +295,7 @@ def _codes_op(o: _Out, n: QNode) -> None:
 EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     **{(f, op): _codes_op for f in FORMATS
        for op in ("maxpool", "flatten", "reshape", "clamp", "concat")},
-    ("qoperator", "conv"): _qop_mac,
-    ("qoperator", "gemm"): _qop_mac,
+    **{("qoperator", op): _qop_mac for op in ("conv", "gemm", "conv_u8s8", "gemm_u8s8")},
     ("qoperator", "qlinear_add"): _qop_add,
     ("qoperator", "qlinear_mul"): _qop_mul,
     ("qoperator", "qlinear_global_avgpool"): _qop_simple("QLinearGlobalAveragePool",
@@ -304,8 +303,7 @@ EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     ("qoperator", "qlinear_avgpool"): _qop_simple("QLinearAveragePool", "com.microsoft"),
     ("qoperator", "qlinear_concat"): _qop_concat,
     ("qoperator", "qlinear_leaky_relu"): _qop_simple("QLinearLeakyRelu", "com.microsoft"),
-    ("qdq", "conv"): _qdq_mac,
-    ("qdq", "gemm"): _qdq_mac,
+    **{("qdq", op): _qdq_mac for op in ("conv", "gemm", "conv_u8s8", "gemm_u8s8")},
     ("qdq", "qlinear_add"): _qdq_add,
     ("qdq", "qlinear_mul"): _qdq_mul,
     ("qdq", "qlinear_global_avgpool"): _qdq_simple("GlobalAveragePool"),

@@ -196,6 +196,63 @@ def leaky_relu_f32(alpha: float) -> Callable[[np.ndarray], np.ndarray]:
     return fn
 
 
+#: Rows of the u8s8 product tensor built at once (bounds memory: rows · M · K int64).
+_U8S8_ROWS = 2048
+
+
+def u8s8_pair_saturated_acc(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """§11.2.8 Σ over k-pairs of sat16(a[2j]·w[2j] + a[2j+1]·w[2j+1]) for uint8 codes
+    ``a`` [P, K] and int8 weights ``w`` [M, K] -> int64 [P, M]; K is padded with zeros to
+    an even length (pairs start at k = 0), the pair sums are exact in int32 after that."""
+    a = np.asarray(a, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    k = a.shape[1]
+    if k % 2:
+        a = np.pad(a, ((0, 0), (0, 1)))
+        w = np.pad(w, ((0, 0), (0, 1)))
+    out = np.empty((a.shape[0], w.shape[0]), dtype=np.int64)
+    for r0 in range(0, a.shape[0], _U8S8_ROWS):
+        prod = a[r0:r0 + _U8S8_ROWS, None, :] * w[None, :, :]
+        pairs = prod[..., 0::2] + prod[..., 1::2]
+        out[r0:r0 + _U8S8_ROWS] = np.clip(pairs, -32768, 32767).sum(axis=-1)
+    return out
+
+
+def _run_mac_u8s8(node, codes, tensors):  # noqa: ANN001, ANN202
+    """conv_u8s8 / gemm_u8s8: ORT's AVX2 u8s8 accumulation, then the node's §8 requant."""
+    x = np.asarray(codes[node.inputs[0]], dtype=np.int64)
+    tin = tensors[node.inputs[0]]
+    w = np.asarray(node.arrays["weight"], dtype=np.int64)
+    bias = np.asarray(node.arrays["bias"], dtype=np.int64)
+    if node.op == "gemm_u8s8":
+        acc = u8s8_pair_saturated_acc(x, w) + bias
+        return requantize(acc, node.requant["out"], channel_axis=1)
+    a = node.attrs
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    group = int(a["group"])
+    (sh, sw), (dh, dw) = tuple(a["strides"]), tuple(a["dilations"])
+    t, left, b, r = (int(p) for p in a["pads"])
+    oh = (h + t + b - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + left + r - dw * (kw - 1) - 1) // sw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=tin.zero_point)
+    mg = m // group
+    acc = np.empty((n, m, oh, ow), dtype=np.int64)
+    for g in range(group):
+        # NHWC im2col of ORT's QLinearConv: reduction index k = (kh, kw, c) row-major
+        cols = np.empty((n, oh, ow, kh, kw, cg), dtype=np.int64)
+        for i in range(kh):
+            for j in range(kw):
+                win = xp[:, g * cg:(g + 1) * cg, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                         j * dw: j * dw + sw * (ow - 1) + 1: sw]
+                cols[:, :, :, i, j, :] = win.transpose(0, 2, 3, 1)
+        wk = w[g * mg:(g + 1) * mg].transpose(0, 2, 3, 1).reshape(mg, -1)
+        part = u8s8_pair_saturated_acc(cols.reshape(n * oh * ow, -1), wk)
+        acc[:, g * mg:(g + 1) * mg] = part.reshape(n, oh, ow, mg).transpose(0, 3, 1, 2)
+    acc += bias[None, :, None, None]
+    return requantize(acc, node.requant["out"], channel_axis=1)
+
+
 Kernel = Callable[..., np.ndarray]
 
 
@@ -268,4 +325,6 @@ ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_avgpool": _run_avgpool,
     "qlinear_concat": _run_concat,
     "qlinear_leaky_relu": _run_leaky_relu,
+    "conv_u8s8": _run_mac_u8s8,
+    "gemm_u8s8": _run_mac_u8s8,
 }
