@@ -136,7 +136,7 @@ PROFILES: Mapping[str, EngineProfile] = MappingProxyType({
         concat="ort_qlinear_concat", input="ort_quantize_linear", mul="ort_qlinear_mul",
         leaky_relu="ort_qlinear_leaky_relu", mac_u8s8="avx2_pair_saturation",
         sources=_ORT_SOURCES + (
-            "onnxruntime/core/mlas/lib/qgemm_kernel_avx2.cpp (U8S8: vpmaddubsw, vpmaddwd)",)),
+            "onnxruntime/core/mlas/lib/x86_64/QgemmU8S8KernelAvx2.S (vpmaddubsw, vpmaddwd)",)),
 })
 
 
