@@ -263,3 +263,24 @@ def test_qlinear_mul_matches_onnxruntime(dtype: str) -> None:
                            b_zero_point=p["zb"], c_scale=p["sc"], c_zero_point=p["zc"],
                            dtype=dtype)
         np.testing.assert_array_equal(mine, ref.astype(np.int64))
+
+
+def test_u8s8_pair_saturation_definition() -> None:
+    """§11.2.8: Σ_j sat16(a[2j]·w[2j] + a[2j+1]·w[2j+1]), odd K padded with a zero."""
+    from hwsim.reference.engine_ops import u8s8_pair_saturated_acc
+
+    rng = np.random.default_rng(18)
+    a = rng.integers(0, 256, (50, 7))
+    w = rng.integers(-128, 128, (3, 7))
+    got = u8s8_pair_saturated_acc(a, w)
+    for p in range(50):
+        for m in range(3):
+            s = 0
+            for j in range(0, 8, 2):
+                x = a[p, j] * w[m, j] + (a[p, j + 1] * w[m, j + 1] if j + 1 < 7 else 0)
+                s += min(max(int(x), -32768), 32767)
+            assert got[p, m] == s
+    small = rng.integers(0, 100, (20, 9))
+    ws = rng.integers(-100, 100, (4, 9))
+    np.testing.assert_array_equal(u8s8_pair_saturated_acc(small, ws), small @ ws.T)
+    assert (got != a @ w.T).any()

@@ -266,3 +266,14 @@ def test_cycle_model_and_vectors_on_imported_model(tmp_path) -> None:
     assert len(lvs) == 4
     out = write_vectors(tmp_path / "vec", lvs, {"model": qg.name, "profile": qg.profile})
     assert check_vectors(out, regenerate=False) == []
+
+
+@pytest.mark.skipif(host_ort_profile() != "ort_cpu_avx2",
+                    reason="ORT's u8s8 kernels saturate only on AVX2 without VNNI")
+def test_exact_mac_profile_differs_from_avx2_ort(tmp_path) -> None:
+    """On this machine the exact-MAC profile ort_cpu does NOT reproduce ORT for uint8
+    activations with full-range weights (§11.2.8): the comparison detects it."""
+    im = load_quantized_onnx(quantized(tmp_path, "cnn", "qoperator", "uint8", True), "ort_cpu")
+    report = verify_quantized(im, _inputs((3, 8, 8))[:50])
+    assert not report["ok"]
+    assert report["pairs"]["onnxruntime_vs_golden_intermediate"]["mismatches"] > 0
