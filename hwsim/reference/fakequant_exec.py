@@ -36,6 +36,7 @@ from hwsim.errors import HwsimError, ModelError
 from hwsim.exact.im2col import pad_input
 from hwsim.exact.matmul import (
     blocked_matmul,
+    max_abs,
     parallel_map,
     parallel_matmul,
     parallel_split,
@@ -114,7 +115,7 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> n
     m, cg, kh, kw = w.shape
     n = xc.shape[0]
     k = cg * kh * kw
-    wmax = float(np.abs(w).max()) if w.size else 0.0
+    wmax = float(max_abs(w))
     if xc.size and w.size and k * float(xbound) * wmax > 2.0**53:
         raise HwsimError(f"conv: K·max|x − z|·max|w| exceeds 2^53 (K = {k}); the float64 "
                          f"reference would not be exact")
@@ -182,12 +183,12 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
     if node.op in ("conv", "gemm"):
         folded = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
         bias = _centred_bias(node, folded, tin.zero_point)
-        w = node.arrays["weight"].astype(np.float64)
         if node.op == "conv":
             xbound = max(tin.qmax - tin.zero_point, tin.zero_point - tin.qmin)
-            acc = _conv_centred(xc, w, a, xbound)
+            acc = _conv_centred(xc, node.arrays["weight"], a, xbound)
             acc += bias.reshape(1, -1, 1, 1)
         else:
+            w = node.arrays["weight"].astype(np.float64)
             acc = parallel_matmul(xc, np.ascontiguousarray(w.T)) + bias
         accs[node.name] = acc.astype(np.int64)
         if g.dynamic:
@@ -239,9 +240,13 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         sh, sw = (int(s) for s in a["strides"])
         dh, dw = (int(d) for d in a["dilations"])
         real = tin.scale * xc
-        xp = np.pad(real, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=-np.inf)
+        xp = pad_input(real, (t, left, b, r), -np.inf, np.float64)
         win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-        best = win[:, :, ::sh, ::sw, ::dh, ::dw].max(axis=(4, 5))
+        win = win[:, :, ::sh, ::sw, ::dh, ::dw]
+        best = win[..., 0, 0].copy()  # running maximum over the kernel offsets
+        for i in range(kh):
+            for j in range(kw):
+                np.maximum(best, win[..., i, j], out=best)
         return (np.rint(best / tin.scale) + tin.zero_point).astype(np.int64)
     if node.op == "clamp":
         lo_q, hi_q = fused_act_bounds(*a["act_range"], tin)
