@@ -687,6 +687,8 @@ def _dequantize_linear(ctx: _Ctx, node: Any) -> None:
     zp = node.input[2] if len(node.input) > 2 and node.input[2] else None
     if x in ctx.consts:
         q = ctx.consts[x]
+        if q.dtype.name in ("int4", "uint4"):  # ml_dtypes 4-bit codes (ONNX INT4 / UINT4)
+            q = q.astype(np.int8 if q.dtype.name == "int4" else np.uint8)
         s = np.asarray(ctx.const(where, node.input[1]), dtype=np.float32).reshape(-1)
         z = (np.asarray(ctx.const(where, zp), dtype=np.int64).reshape(-1) if zp
              else np.zeros(1, dtype=np.int64))
