@@ -17,10 +17,12 @@ from hwsim.exact.im2col import conv_columns, pad_input
 from hwsim.exact.matmul import (
     exact_matmul,
     parallel_map,
+    parallel_slices,
     parallel_split,
     plan_product,
     threads,
 )
 
 __all__ = ["conv2d_acc", "conv_columns", "exact_gemm_acc", "exact_matmul", "gemm_acc",
-           "pad_input", "parallel_map", "parallel_split", "plan_product", "threads"]
+           "pad_input", "parallel_map", "parallel_slices",
+           "parallel_split", "plan_product", "threads"]

@@ -36,7 +36,7 @@ from hwsim.errors import HwsimError
 
 __all__ = ["F32_EXACT", "F64_EXACT", "MIN_F32_BLOCK", "ProductPlan", "plan_product",
            "max_abs", "blocked_matmul", "exact_matmul", "set_threads", "parallel_matmul",
-           "parallel_map", "parallel_split", "threads"]
+           "parallel_map", "parallel_slices", "parallel_split", "threads"]
 
 #: Every integer of magnitude ≤ 2^24 is a float32; ≤ 2^53 a float64.
 F32_EXACT = 1 << 24
@@ -105,16 +105,26 @@ def parallel_split(fn: Callable[[npt.NDArray], npt.NDArray], arr: npt.NDArray,
     """``fn(arr)`` for a ``fn`` that works element by element along axes 0 and 2 (e.g.
     requantization with channels on axis 1): ``arr`` is cut along axis 0 (or, with fewer
     rows than threads, axis 2) and the parts run in parallel into one ``dtype`` result."""
+    return parallel_slices(lambda sl: fn(arr[sl]), arr.shape, dtype)
+
+
+def parallel_slices(fn: Callable[[tuple[slice, ...]], npt.NDArray], shape: tuple[int, ...],
+                    dtype: npt.DTypeLike) -> npt.NDArray:
+    """An array of ``shape`` whose part at index ``sl`` is ``fn(sl)``, the parts (cuts along
+    axis 0, or axis 2 with fewer rows than threads) computed in parallel threads; one call
+    ``fn((slice(None),))`` when the array is small or one thread is configured."""
     n_threads = threads()
-    axis = 0 if arr.ndim and arr.shape[0] >= n_threads else 2
-    if n_threads == 1 or arr.size < 1 << 16 or arr.ndim <= axis or arr.shape[axis] < 2:
-        return np.asarray(fn(arr), dtype=dtype)
-    out = np.empty(arr.shape, dtype=dtype)
-    edges = np.linspace(0, arr.shape[axis], n_threads + 1).astype(int)
+    ndim = len(shape)
+    axis = 0 if ndim and shape[0] >= n_threads else 2
+    size = int(np.prod(shape)) if ndim else 1
+    if n_threads == 1 or size < 1 << 16 or ndim <= axis or shape[axis] < 2:
+        return np.asarray(fn((slice(None),)), dtype=dtype)
+    out = np.empty(shape, dtype=dtype)
+    edges = np.linspace(0, shape[axis], n_threads + 1).astype(int)
 
     def part(i: int) -> None:
         sl = (slice(None),) * axis + (slice(int(edges[i]), int(edges[i + 1])),)
-        out[sl] = fn(arr[sl])
+        out[sl] = fn(sl)
 
     parallel_map(part, range(n_threads))
     return out

@@ -360,9 +360,17 @@ def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
     rescaled to the common intermediate scale by its own requant block (``pa``, ``pb``:
     zero point 0, 32-bit output), the two are summed, and ``po`` (zero point and clamp of
     the output) requantizes the sum."""
-    a = (np.asarray(qa, dtype=np.int64) - za) << left_shift
-    b = (np.asarray(qb, dtype=np.int64) - zb) << left_shift
-    return requantize(requantize(a, pa) + requantize(b, pb), po)
+    qa = np.asarray(qa, dtype=np.int64)
+    qb = np.asarray(qb, dtype=np.int64)
+
+    def part(sl: tuple[slice, ...]) -> np.ndarray:
+        a = (qa[sl] - za) << left_shift
+        b = (qb[sl] - zb) << left_shift
+        return requantize(requantize(a, pa) + requantize(b, pb), po)
+
+    if qa.shape != qb.shape:  # broadcasting: one call over everything
+        return part((slice(None),))
+    return exact.parallel_slices(part, qa.shape, np.int64)  # element-wise: parts in threads
 
 
 def rescale(q: np.ndarray, *, zero_point: int, params: RequantParams) -> np.ndarray:

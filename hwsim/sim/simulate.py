@@ -20,7 +20,7 @@ import numpy.typing as npt
 from hwsim.arith import AccumulatorOverflowError, RequantParams, requantize
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
-from hwsim.exact import conv2d_acc
+from hwsim.exact import conv2d_acc, parallel_split
 from hwsim.exact.im2col import conv_out_size
 from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts, LayerCounters
@@ -211,7 +211,7 @@ def simulate_gemm(
     if first_loc is not None and config.acc_overflow == "error":
         _raise_overflow(first_loc, config)
     # §8 on whole columns at once (numpy, tested equal to the stepped kernel's Numba scalar).
-    values = requantize(acc, params, channel_axis=1)
+    values = parallel_split(lambda part: requantize(part, params, channel_axis=1), acc, np.int64)
     return GemmResult(
         values=values, acc=acc, cycles=flow.array_cycles(shape, rows, cols, lat),
         overflow_events=events, first_overflow=first_loc, stepped=False,
@@ -349,7 +349,7 @@ def simulate_conv_layer_fast(
             first = (g, *first_loc)
         mems.append(gemm_memory(flow, shape, config,
                                 int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits))
-    values = requantize(acc, params, channel_axis=1)
+    values = parallel_split(lambda part: requantize(part, params, channel_axis=1), acc, np.int64)
     for g in range(group):
         sl = slice(g * mg, (g + 1) * mg)
         f = int(over.group_first[g])
