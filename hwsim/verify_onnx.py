@@ -55,7 +55,8 @@ def ort_session(model: Any) -> Any:
 
 def with_intermediates(model: Any, qg: Any) -> tuple[Any, list[str]]:
     """A copy of ``model`` whose integer-graph tensors (the codes every node of ``qg``
-    writes, where the ONNX model names them) are graph outputs too, and their names.
+    writes, where the ONNX model names them: ``t``, or ``t_q`` in hwsim's own exports,
+    specs/ir.md §9) are graph outputs too, and their ONNX names in node order.
     Exposing a QuantizeLinear output does not stop ORT's QDQ fusion (tested)."""
     import copy
 
@@ -73,10 +74,11 @@ def with_intermediates(model: Any, qg: Any) -> tuple[Any, list[str]]:
     names = []
     for node in qg.nodes:
         t = node.output
-        if t in produced and t not in have and t not in float_names:
+        o = t if t in produced else f"{t}_q"
+        if o in produced and o not in have and o not in float_names:
             m.graph.output.append(helper.make_tensor_value_info(
-                t, elem[qg.tensors[t].dtype], None))
-            names.append(t)
+                o, elem[qg.tensors[t].dtype], None))
+            names.append(o)
     return m, names
 
 
@@ -130,7 +132,8 @@ def verify_quantized(im: ImportedModel, inputs: np.ndarray, *,
     onnx_outputs = list(im.outputs) if sess is not None else []
     pairs = {"onnxruntime_vs_golden": _Tally(), "onnxruntime_vs_golden_intermediate": _Tally(),
              "golden_vs_fakequant": _Tally()}
-    per_inner = {t: _Tally() for t in inner}
+    code_of = {o: o if o in qg.tensors else o.removesuffix("_q") for o in inner}
+    per_inner = {code_of[o]: _Tally() for o in inner}
     per_output = {o: _Tally() for o in onnx_outputs}
     per_layer = {nd.output: _Tally() for nd in qg.nodes}
     with bar(n, "verify") as b:
@@ -141,9 +144,9 @@ def verify_quantized(im: ImportedModel, inputs: np.ndarray, *,
             gr = run_golden(qg, {name: codes})
             b.stage("onnxruntime")
             ys = sess.run(onnx_outputs + inner, {name: xb}) if sess is not None else []
-            for t, y in zip(inner, ys[len(onnx_outputs):], strict=True):
-                pairs["onnxruntime_vs_golden_intermediate"].add(y, gr.codes[t])
-                per_inner[t].add(y, gr.codes[t])
+            for o, y in zip(inner, ys[len(onnx_outputs):], strict=True):
+                pairs["onnxruntime_vs_golden_intermediate"].add(y, gr.codes[code_of[o]])
+                per_inner[code_of[o]].add(y, gr.codes[code_of[o]])
             for o, y in zip(onnx_outputs, ys[:len(onnx_outputs)], strict=True):
                 tq = qg.tensors[im.outputs[o]]
                 got = float_to_codes(y, tq.scale, tq.zero_point)
@@ -199,6 +202,26 @@ def summary_line(report: Mapping[str, Any]) -> str:
     return (f"{report['model']}: profile {report['profile']['name']}: onnxruntime vs golden "
             f"{p['mismatches']}/{p['total']} mismatches (max {p['max_abs_lsb']} LSB) over "
             f"{report['samples']} inputs")
+
+
+def add_onnxruntime_pairs(report: dict[str, Any], qg: Any, inputs: np.ndarray, *,
+                          batch: int = DEFAULT_BATCH) -> None:
+    """For a float model quantized under an ORT profile (``hwsim verify MODEL --profile
+    ort_cpu``): export the integer graph to QOperator (specs/ir.md §9), run ONNX Runtime on
+    it over ``inputs`` and add ``onnxruntime_vs_golden`` (outputs) and
+    ``onnxruntime_vs_golden_intermediate`` to ``report["pairs"]``; ``ok`` also requires
+    them to be clean. Graphs of other profiles are left alone."""
+    from hwsim.compiler.profiles import PROFILES
+    from hwsim.frontends.onnx_quant_export import to_quantized_onnx
+
+    prof = PROFILES.get(qg.profile)
+    if prof is None or not prof.is_ort:
+        return
+    im = ImportedModel(qg, prof, {t: t for t in qg.outputs}, to_quantized_onnx(qg, "qoperator"))
+    ort = verify_quantized(im, inputs, batch=batch)
+    for k in ("onnxruntime_vs_golden", "onnxruntime_vs_golden_intermediate"):
+        report["pairs"][k] = ort["pairs"][k]
+    report["ok"] = bool(report["ok"] and ort["ok"])
 
 
 def quantized_model(path: str, profile: str = "ort_cpu") -> ImportedModel | None:

@@ -94,8 +94,13 @@ def run(args: argparse.Namespace) -> int:
     for w in data.warnings:
         print(f"hwsim verify: warning: {w}", file=sys.stderr)
     with progress_scope(progress_enabled(args)):
+        from hwsim.verify import build_qgraph
+        from hwsim.verify_onnx import add_onnxruntime_pairs
+
+        qg = build_qgraph(graph, data.calib, opts, batch_of(args))
         report = verify_graph(graph, data.inputs, calib=data.calib, labels=data.labels,
-                              opts=opts, batch=batch_of(args))
+                              opts=opts, qgraph=qg, batch=batch_of(args))
+        add_onnxruntime_pairs(report, qg, data.inputs, batch=batch_of(args))
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:

@@ -263,15 +263,24 @@ def tensor_qparams(tq: TensorQ) -> QParams:
 def quantize_feeds(g: QGraph, feeds: Mapping[str, np.ndarray],
                    tensors: Mapping[str, TensorQ] | None = None) -> dict[str, np.ndarray]:
     """int64 codes of the graph inputs: float feeds are quantized with their TensorQ (§3,
-    :func:`hwsim.quant.quantize`), integer feeds are taken as codes (range-checked)."""
+    :func:`hwsim.quant.quantize`; under an ORT profile as ORT's QuantizeLinear does,
+    arithmetic §11.2.5), integer feeds are taken as codes (range-checked)."""
     tensors = g.tensors if tensors is None else tensors
+    from hwsim.compiler.profiles import PROFILES
+
+    prof = PROFILES.get(g.profile)
+    ort_input = prof is not None and prof.input == "ort_quantize_linear"
     codes: dict[str, np.ndarray] = {}
     for name in g.inputs:
         if name not in feeds:
             raise ModelError(f"missing input {name!r}; the graph takes {list(g.inputs)}")
         x = np.asarray(feeds[name])
         tq = tensors[name]
-        if x.dtype.kind == "f":
+        if x.dtype.kind == "f" and ort_input:
+            from hwsim.reference.engine_ops import quantize_linear
+
+            codes[name] = quantize_linear(x, tq.scale, tq.zero_point, tq.dtype)
+        elif x.dtype.kind == "f":
             codes[name] = quantize(x, tensor_qparams(tq)).astype(np.int64)
         elif x.dtype.kind in "iu":
             if x.size and (int(x.min()) < tq.qmin or int(x.max()) > tq.qmax):
