@@ -14,14 +14,15 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
 from hwsim.limits import check_memory
 
-__all__ = ["MAX_TEXT_BYTES", "describe_dtype", "load_npy", "npy_header", "read_text"]
+__all__ = ["MAX_TEXT_BYTES", "describe_dtype", "load_npy", "npy_header", "read_npy_header",
+           "read_text"]
 
 #: Largest configuration file read (TOML tables are a few kB).
 MAX_TEXT_BYTES = 16 << 20
@@ -59,6 +60,19 @@ def describe_dtype(dtype: np.dtype) -> str:
     return f"{name} ({kind})"
 
 
+def read_npy_header(fh: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the ``.npy`` header at ``fh``'s position, leaving ``fh`` at the
+    data; ValueError (or EOFError, SyntaxError) for a malformed or unsupported header."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
 def npy_header(path: Path, what: str) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, offset of the data) from the header of a ``.npy`` file, without
     reading the data."""
@@ -71,13 +85,7 @@ def npy_header(path: Path, what: str) -> tuple[tuple[int, ...], np.dtype, int]:
                                  "saved with numpy.save (.npy)")
         fh.seek(0)
         try:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
+            shape, dtype = read_npy_header(fh)
         except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
             msg = " ".join(str(exc).split())[:200]
             raise InputDataError(f"{what} {path}: not a .npy array file ({msg})") from None

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.errors import HwsimError
+from hwsim.inputs import read_npy_header
 from hwsim.vectors.hexfmt import decode_hex, hex_digits
 from hwsim.vectors.manifest import confined, load_manifest_json, manifest_problems
 
@@ -71,18 +72,6 @@ def _read_hex(d: Path, fmt: dict[str, Any]) -> np.ndarray:
     return decode_hex(text, fmt["bits"], fmt["signed"], name=rel).reshape(shape)
 
 
-def _npy_header(fh: Any, what: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a .npy header, without reading the data."""
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
-        raise HwsimError(f"vectors {what}: .npy format version {version} (expected 1.0 or 2.0)")
-    return tuple(shape), dtype
-
-
 def _read_npz(d: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
     rel = entry["npz"]
     path = confined(d, rel, "npz")
@@ -97,13 +86,13 @@ def _read_npz(d: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
                 if name not in npz.files:
                     raise HwsimError(f"vectors {rel}: no array {name!r}")
                 with npz.zip.open(f"{name}.npy") as fh:
-                    shape, dtype = _npy_header(fh, f"{rel} array {name!r}")
+                    shape, dtype = read_npy_header(fh)
                 if tuple(shape) != tuple(fmt["shape"]) or dtype not in (np.int64, np.uint64):
                     raise HwsimError(
                         f"vectors {rel} array {name!r}: header says {dtype} {tuple(shape)}, "
                         f"expected int64/uint64 {tuple(fmt['shape'])}")
                 out[name] = np.array(npz[name])
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, SyntaxError, KeyError, zipfile.BadZipFile) as exc:
         if isinstance(exc, HwsimError):
             raise
         raise HwsimError(f"vectors {rel}: unreadable .npz ({type(exc).__name__})") from None
