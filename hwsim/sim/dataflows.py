@@ -158,7 +158,7 @@ class Dataflow(ABC):
         stepped kernel."""
 
     def kernel_result(self, arr: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Map a kernel ``[D, T]`` / ``[M, N]`` result back to ``[M, N]``."""
+        """Map a kernel result to ``[M, N]`` (the kernel already writes ``[M, N]``)."""
         return arr
 
 
@@ -185,8 +185,10 @@ class _StationaryOperand(Dataflow):
         c = d % cols
         t = np.arange(t_len, dtype=np.int64)
         # v = t0 + R (preload) + t + R - 1 + c + 1 + L
-        v = (fold * lf + 2 * rows + c + latency)[:, None] + t[None, :]  # [D, T]
-        return self.kernel_result(v)
+        base = fold * lf + 2 * rows + c + latency
+        if self.temporal == "m":  # ws: t = m, d = n
+            return base[None, :] + t[:, None]
+        return base[:, None] + t[None, :]  # is: d = m, t = n
 
 
 class WeightStationary(_StationaryOperand):
@@ -207,11 +209,8 @@ class WeightStationary(_StationaryOperand):
         )
 
     def kernel_operands(self, a, w, bias):
-        acc = np.ascontiguousarray(np.broadcast_to(bias[:, None], (w.shape[1], a.shape[0])))
+        acc = np.ascontiguousarray(np.broadcast_to(bias[None, :], (a.shape[0], w.shape[1])))
         return KernelOperands(False, False, True, _i32(a.T), _i32(w), acc.astype(np.int64))
-
-    def kernel_result(self, arr):
-        return np.ascontiguousarray(arr.T)
 
 
 class InputStationary(_StationaryOperand):

@@ -1,25 +1,26 @@
 """Numba kernels of the cycle model: the cycle-stepped systolic array and the sequential
 accumulator used by fast mode when a partial sum may overflow.
 
-Two kernels, compiled once each (``cache=True``) for one signature (int64 operands):
-
 * :func:`systolic_run` steps every cycle of every fold of one GEMM (specs/cycle_model.md
-  §C3–§C5): stationary registers preloaded from the top one row per cycle, the moving
+  §C3–§C5, §C9): stationary registers preloaded from the top one row per cycle, the moving
   operands shifted one PE per cycle from the array edges with the §C3 skew, partial sums
   passed down (``ws``/``is``) or accumulators held in place then drained (``os``), every
   accumulator addition checked against ``acc_bits`` with the §7 policy
   (:func:`hwsim.arith.jit.accumulate_scalar`), and every final accumulator sent through
-  :func:`hwsim.arith.jit.requantize_scalar` with its latency.
+  :func:`hwsim.arith.jit.requantize_scalar` with its latency. Register chains are delay
+  lines stored as sliding windows over flat buffers, so a cycle of the whole array is one
+  vectorised loop over its ``R·C`` PEs (:func:`_stream_tile` for ws/is, :func:`_os_tile`
+  for os, one column tile each; column tiles run in parallel).
 * :func:`sequential_accumulate` is arithmetic.md §7 literally, one output at a time.
 
 The dataflow is a parameter (how operands map onto rows, columns and time), chosen by the
-strategy objects in :mod:`hwsim.sim.dataflows`; the kernel itself has one state update.
+strategy objects in :mod:`hwsim.sim.dataflows`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from hwsim.arith.jit import accumulate_scalar, requantize_scalar
 
@@ -36,6 +37,264 @@ def _note_overflow(first, m, n, k, n_total, k_total):
 
 
 @njit(cache=True)
+def _stream_tile(
+    j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn, chan_by_col, multiplier,
+    shift, scale_f32, mode_code, rounding_code, zero_point, act_min, act_max, out_bits,
+    out_signed, out_wrap, latency, acc_buf, out, valid, stats, proto,
+):
+    """ws / is: every fold of column tile ``j`` (columns ``d0 = j·cols …``), k folds in
+    order (§C2). Cycles count from the start of the tile's first fold (the caller shifts
+    ``valid``); writes ``stats[j] = (cycles, events, first)``. Partial sums are held in
+    ``proto.dtype`` (int32 only when the caller proved that no partial sum can overflow).
+
+    Registers (each a delay line stored as a sliding window, specs/cycle_model.md §C9):
+    ``sbuf[sw:sw+R·C]`` the stationary registers, PE(r, c) at ``r·C + c``; a preload cycle
+    moves the window up one row and writes the new top row. ``hbuf[hw:hw+R·C]`` the moving
+    operand registers: a shift right by one PE is the window moving down one element (the
+    last PE of row r−1 falls off, the first PE of row r takes the row's new input).
+    ``pbuf[pw:pw+R·C]`` the partial-sum registers: a shift down one row is the window
+    moving down ``C`` elements, so a PE's update is an in-place add and each slot of
+    ``pbuf`` is one partial sum travelling down its column. The slot of output ``t`` in
+    column ``c`` is the same in every k fold, so ``pbuf`` also serves as the tile's
+    accumulator buffer between k folds (§C2 feedback).
+    """
+    half = np.int64(1) << (acc_bits - 1)
+    outside = ~((np.int64(1) << acc_bits) - 1)
+    k_total, t_len = x.shape
+    d_len = s.shape[1]
+    n_total = t_len if swap_mn else d_len
+    n_row_folds = (k_total + rows - 1) // rows
+    d0 = j * cols
+    cu = min(cols, d_len - d0)
+    n = rows * cols
+    ncyc = t_len + rows + cols - 2
+    sbuf = np.zeros(2 * n, dtype=np.int32)
+    sw = n
+    hbuf = np.empty(ncyc - 1 + n, dtype=np.int32)
+    # Slot of output t of column c: (ncyc - 1 - t - c)·C + c (it enters the top of column c
+    # at streaming cycle t + c, §C3). Every other slot holds an idle (zero) partial sum.
+    pbuf = np.zeros((ncyc + rows) * cols, dtype=proto.dtype)
+    for t in range(t_len):
+        for c in range(cu):
+            d = d0 + c
+            pbuf[(ncyc - 1 - t - c) * cols + c] = acc_buf[d, t] if swap_mn else acc_buf[t, d]
+    # left[b]: the streaming cycle at which pbuf block b (slots b·C … b·C + C − 1) was in
+    # the bottom row, i.e. its partial sums left the array.
+    left = np.zeros(ncyc + rows, dtype=np.int64)
+    cycle = 0
+    start = 0
+    events = 0
+    first = -1
+    for i in range(n_row_folds):
+        k0 = i * rows
+        # Preload: the stationary tile shifts in from the top, one row per cycle.
+        if sw != n:
+            sbuf[n:] = sbuf[sw:sw + n]
+            sw = n
+        for pc in range(rows):
+            sw -= cols
+            kr = k0 + rows - 1 - pc
+            for c in range(cols):
+                sbuf[sw + c] = s[kr, d0 + c] if kr < k_total and c < cu else 0
+            cycle += 1
+        sreg = sbuf[sw:sw + n]
+        hbuf[ncyc - 1:] = 0
+        start = cycle
+        for tau in range(ncyc):
+            hw = ncyc - 1 - tau
+            # x[k0 + r, t] enters PE(r, 0) at streaming cycle t + r (§C3 skew).
+            xo = (i * ncyc + tau) * rows
+            for r in range(rows):
+                hbuf[hw + r * cols] = xsk[xo + r]
+            pw = hw * cols
+            hv = hbuf[hw:hw + n]
+            pv = pbuf[pw:pw + n]
+            if check:
+                bad = np.int64(0)
+                for q in range(n):
+                    v = np.int64(pv[q]) + np.int64(hv[q]) * np.int64(sreg[q])
+                    bad |= (v + half) & outside
+                if bad != 0:
+                    for q in range(n):
+                        acc, ovf = accumulate_scalar(
+                            np.int64(pv[q]), np.int64(hv[q]) * np.int64(sreg[q]), acc_bits,
+                            policy_code,
+                        )
+                        pv[q] = acc
+                        if ovf:
+                            events += 1
+                            r = q // cols
+                            c = q % cols
+                            t = tau - r - c
+                            k = k0 + r
+                            if swap_mn:
+                                first = _note_overflow(first, d0 + c, t, k, n_total, k_total)
+                            else:
+                                first = _note_overflow(first, t, d0 + c, k, n_total, k_total)
+                    left[hw + rows - 1] = tau
+                    cycle += 1
+                    continue
+            for q in range(n):
+                pv[q] += np.int64(hv[q]) * np.int64(sreg[q])
+            left[hw + rows - 1] = tau
+            cycle += 1
+    # The last k fold's partial sums left the bottom row into the requantization unit.
+    for t in range(t_len):
+        for c in range(cu):
+            d = d0 + c
+            b = ncyc - 1 - t - c
+            acc = np.int64(pbuf[b * cols + c])
+            ch = d if chan_by_col else t
+            y = requantize_scalar(
+                acc, multiplier[ch], shift[ch], scale_f32[ch], mode_code, rounding_code,
+                zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
+            )
+            v = start + left[b] + 1 + latency
+            if swap_mn:
+                acc_buf[d, t] = acc
+                out[d, t] = y
+                valid[d, t] = v
+            else:
+                acc_buf[t, d] = acc
+                out[t, d] = y
+                valid[t, d] = v
+    stats[j, 0] = cycle
+    stats[j, 1] = events
+    stats[j, 2] = first
+
+
+@njit(cache=True)
+def _os_tile(
+    j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier, shift, scale_f32,
+    mode_code, rounding_code, zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
+    latency, acc_buf, out, valid, stats, proto,
+):
+    """os: every fold of column tile ``j`` (columns ``n0 = j·cols …``), m tiles ascending.
+
+    Cycles and ``stats`` as in :func:`_stream_tile`. ``abuf[aw:aw+R·C]`` the stationary
+    accumulators (the drain moves the window up one row per cycle, a shift down);
+    ``hbuf`` the horizontal registers as in :func:`_stream_tile`; ``vbuf[vw:vw+R·C]`` the
+    vertical registers, a window moving down ``C`` per cycle, so each slot of ``vbuf`` is
+    one weight travelling down its column (the same stream in every m fold)."""
+    half = np.int64(1) << (acc_bits - 1)
+    outside = ~((np.int64(1) << acc_bits) - 1)
+    m_len, k_total = x.shape
+    n_len = s.shape[0]
+    n_row_folds = (m_len + rows - 1) // rows
+    n0 = j * cols
+    cu = min(cols, n_len - n0)
+    n = rows * cols
+    ncyc = k_total + rows + cols - 2
+    # W[k, n0 + c] enters the top of column c at cycle k + c (§C3 os).
+    vbuf = np.zeros((ncyc + rows) * cols, dtype=np.int32)
+    for c in range(cu):
+        for k in range(k_total):
+            vbuf[(ncyc - 1 - k - c) * cols + c] = s[n0 + c, k]
+    hbuf = np.empty(ncyc - 1 + n, dtype=np.int32)
+    abuf = np.zeros(2 * n, dtype=proto.dtype)
+    cycle = 0
+    events = 0
+    first = -1
+    for i in range(n_row_folds):
+        m0 = i * rows
+        av = abuf[n:]
+        for r in range(rows):
+            for c in range(cols):
+                if m0 + r < m_len and c < cu:
+                    av[r * cols + c] = acc_buf[m0 + r, n0 + c]
+                else:
+                    av[r * cols + c] = 0
+        hbuf[ncyc - 1:] = 0
+        for tau in range(ncyc):
+            hw = ncyc - 1 - tau
+            # A[m0 + r, k] enters PE(r, 0) at cycle k + r.
+            xo = (i * ncyc + tau) * rows
+            for r in range(rows):
+                hbuf[hw + r * cols] = xsk[xo + r]
+            hv = hbuf[hw:hw + n]
+            vv = vbuf[hw * cols:hw * cols + n]
+            if check:
+                bad = np.int64(0)
+                for q in range(n):
+                    y = np.int64(av[q]) + np.int64(hv[q]) * np.int64(vv[q])
+                    bad |= (y + half) & outside
+                if bad != 0:
+                    for q in range(n):
+                        acc, ovf = accumulate_scalar(
+                            np.int64(av[q]), np.int64(hv[q]) * np.int64(vv[q]), acc_bits,
+                            policy_code,
+                        )
+                        av[q] = acc
+                        if ovf:
+                            events += 1
+                            r = q // cols
+                            c = q % cols
+                            first = _note_overflow(
+                                first, m0 + r, n0 + c, tau - r - c, n_len, k_total
+                            )
+                    cycle += 1
+                    continue
+            for q in range(n):
+                av[q] += np.int64(hv[q]) * np.int64(vv[q])
+            cycle += 1
+        # Drain: accumulators shift down one row per cycle out of the bottom row.
+        aw = n
+        for dcy in range(rows):
+            m = m0 + rows - 1 - dcy
+            if m < m_len:
+                for c in range(cu):
+                    acc = np.int64(abuf[aw + n - cols + c])
+                    acc_buf[m, n0 + c] = acc
+                    out[m, n0 + c] = requantize_scalar(
+                        acc, multiplier[n0 + c], shift[n0 + c], scale_f32[n0 + c], mode_code,
+                        rounding_code, zero_point, act_min, act_max, out_bits, out_signed,
+                        out_wrap,
+                    )
+                    valid[m, n0 + c] = cycle + 1 + latency
+            aw -= cols
+            abuf[aw:aw + cols] = 0
+            cycle += 1
+    stats[j, 0] = cycle
+    stats[j, 1] = events
+    stats[j, 2] = first
+
+
+@njit(cache=True)
+def _skew_rows(x, rows, cols):
+    """The left-edge input streams of every row fold (§C3 skew), for all column tiles.
+
+    ``x[X, L]``: row ``i·R + r`` is the stream of PE row ``r`` in row fold ``i``, its
+    element ``l`` entering PE(r, 0) at cycle ``l + r`` of the fold's ``L + R + C − 2``
+    streaming cycles. Returns the flat int32 ``xsk`` with ``xsk[(i·ncyc + e)·R + r]`` the
+    value entering row ``r`` at cycle ``e`` (0 outside the stream or beyond ``X``).
+    """
+    n_rows, length = x.shape
+    folds = (n_rows + rows - 1) // rows
+    ncyc = length + rows + cols - 2
+    xsk = np.zeros(folds * ncyc * rows, dtype=np.int32)
+    xf = x.ravel()
+    for i in range(folds):
+        used = min(rows, n_rows - i * rows)
+        for e in range(ncyc):
+            # Row r receives x[i·R + r, e − r]: a diagonal of x, one cache line of xsk.
+            dst = xsk[(i * ncyc + e) * rows:(i * ncyc + e + 1) * rows]
+            src = i * rows * length + e
+            for r in range(max(0, e - length + 1), min(used, e + 1)):
+                dst[r] = xf[src + r * (length - 1)]
+    return xsk
+
+
+@njit(cache=True)
+def _abs_max(arr):
+    m = np.int64(0)
+    for v in arr.ravel():
+        a = abs(np.int64(v))
+        if a > m:
+            m = a
+    return m
+
+
+@njit(cache=True, parallel=True)
 def systolic_run(
     os_mode,
     swap_mn,
@@ -62,207 +321,77 @@ def systolic_run(
     out,
     valid,
 ):
-    """Step one GEMM through an ``rows × cols`` array, cycle by cycle.
+    """Step one GEMM through an ``rows × cols`` array, cycle by cycle (§C9 stepped).
 
-    Operands are int32 arrays laid out so that every array edge reads a contiguous stream.
-    Stationary-operand mode (``os_mode`` False; ws and is): ``x[K, T]`` is the streamed
-    operand (row ``r`` of a fold receives ``x[k0 + r, t]``), ``s[K, D]`` the stationary one,
-    ``acc_buf[D, T]`` holds the accumulators, initialised by the caller with the folded bias
-    of each output's channel; ``out``/``valid`` are ``[D, T]`` (so each column streams
-    through one contiguous row of the buffer). Output ``(t, d)`` is
-    ``(m, n) = (d, t)`` if ``swap_mn`` else ``(t, d)``; its requantization channel is ``d``
-    if ``chan_by_col`` else ``t``.
-
+    Operands are int32 arrays. Stationary-operand mode (``os_mode`` False; ws and is):
+    ``x[K, T]`` is the streamed operand (row ``r`` of a fold receives ``x[k0 + r, t]``),
+    ``s[K, D]`` the stationary one; output ``(t, d)`` is ``(m, n) = (d, t)`` if ``swap_mn``
+    else ``(t, d)``, its requantization channel ``d`` if ``chan_by_col`` else ``t``.
     Output-stationary mode (``os_mode`` True): ``x = A[M, K]`` enters from the left (row
     ``r`` reads ``x[m0 + r, k]``), ``s = Wᵀ[N, K]`` from the top (column ``c`` reads
-    ``s[n0 + c, k]``), ``acc_buf[M, N]`` holds the bias per output (row-broadcast
-    by the caller); ``out``/``valid`` are ``[M, N]``; channel is ``n``.
+    ``s[n0 + c, k]``); channel is ``n``. In every mode ``acc_buf``, ``out`` and ``valid``
+    are ``[M, N]`` and ``acc_buf`` holds the folded bias of each output's channel on entry.
 
     Fills ``acc_buf`` with the final accumulators, ``out`` with the requantized codes and
     ``valid`` with the cycle each output becomes valid (§C4). Returns
     ``(cycles, overflow_events, first_overflow)``: ``cycles`` as in §C5, the number of
     accumulator additions that left the ``acc_bits`` range, and the (m, n, k) row-major
-    linear index of the first such addition (-1 if none).
+    linear index of the first such addition (-1 if none). Column tiles run in parallel
+    (``prange``) and are laid end to end in time afterwards.
     """
-    # (v + half) & outside != 0  <=>  v outside [-half, half): a vectorisable range check.
-    half = np.int64(1) << (acc_bits - 1)
-    outside = ~((np.int64(1) << acc_bits) - 1)
-    k_total = s.shape[0] if not os_mode else x.shape[1]
-    # Operand registers are 32-bit (operands have at most 16 bits): the int64 product of two
-    # sign-extended int32 values vectorises (vpmuldq); partial sums stay int64 (exact).
-    h_old = np.zeros((rows, cols), dtype=np.int32)
-    h_new = np.zeros((rows, cols), dtype=np.int32)
-    # p_*[r + 1] is the partial sum leaving PE row r; p_old[0] is the column-top input.
-    p_old = np.zeros((rows + 1, cols), dtype=np.int64)
-    p_new = np.zeros((rows + 1, cols), dtype=np.int64)
-    sreg = np.zeros((rows, cols), dtype=np.int32)
-    v_old = np.zeros((rows, cols), dtype=np.int32)
-    v_new = np.zeros((rows, cols), dtype=np.int32)
-    acc_reg = np.zeros((rows, cols), dtype=np.int64)
-    top = np.zeros(cols, dtype=np.int64)
+    k_total = x.shape[1] if os_mode else x.shape[0]
+    # No partial sum can leave the acc_bits range if |bias| + K·max|x|·max|s| fits: then
+    # the range check is skipped and partial sums are held in int32 (acc_bits <= 32).
+    bound = _abs_max(acc_buf) + k_total * _abs_max(x) * _abs_max(s)
+    check = bound > (np.int64(1) << (acc_bits - 1)) - 1
+    d_len = s.shape[0] if os_mode else s.shape[1]
+    n_tiles = (d_len + cols - 1) // cols
+    stats = np.zeros((n_tiles, 3), dtype=np.int64)
+    xsk = _skew_rows(x, rows, cols)
+    p32 = np.zeros(1, dtype=np.int32)
+    p64 = np.zeros(1, dtype=np.int64)
+    # Column tiles are independent (§C2: each has its own outputs and k folds); they run
+    # in parallel here and are laid end to end in time below.
+    for j in prange(n_tiles):
+        if os_mode:
+            if check:
+                _os_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier,
+                         shift, scale_f32, mode_code, rounding_code, zero_point, act_min,
+                         act_max, out_bits, out_signed, out_wrap, latency, acc_buf, out, valid,
+                         stats, p64)
+            else:
+                _os_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier,
+                         shift, scale_f32, mode_code, rounding_code, zero_point, act_min,
+                         act_max, out_bits, out_signed, out_wrap, latency, acc_buf, out, valid,
+                         stats, p32)
+        elif check:
+            _stream_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn,
+                         chan_by_col, multiplier, shift, scale_f32, mode_code, rounding_code,
+                         zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
+                         latency, acc_buf, out, valid, stats, p64)
+        else:
+            _stream_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn,
+                         chan_by_col, multiplier, shift, scale_f32, mode_code, rounding_code,
+                         zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
+                         latency, acc_buf, out, valid, stats, p32)
+    cycle = 0
     events = 0
     first = -1
-    cycle = 0
-    if not os_mode:
-        t_len = x.shape[1]
-        d_len = s.shape[1]
-        n_total = t_len if swap_mn else d_len
-        n_col_folds = (d_len + cols - 1) // cols
-        n_row_folds = (k_total + rows - 1) // rows
-        for j in range(n_col_folds):
-            d0 = j * cols
-            for i in range(n_row_folds):
-                k0 = i * rows
-                last_fold = i == n_row_folds - 1
-                # Preload: the stationary tile shifts in from the top, one row per cycle.
-                for p in range(rows):
-                    for r in range(rows - 1, 0, -1):
-                        for c in range(cols):
-                            sreg[r, c] = sreg[r - 1, c]
-                    kr = k0 + rows - 1 - p
-                    for c in range(cols):
-                        if kr < k_total and d0 + c < d_len:
-                            sreg[0, c] = s[kr, d0 + c]
-                        else:
-                            sreg[0, c] = 0
-                    cycle += 1
-                h_old[:, :] = 0
-                p_old[:, :] = 0
-                start = cycle
-                for tau in range(t_len + rows + cols - 2):
-                    for c in range(cols):
-                        t = tau - c
-                        if 0 <= t < t_len and d0 + c < d_len:
-                            p_old[0, c] = acc_buf[d0 + c, t]
-                        else:
-                            p_old[0, c] = 0
-                    for r in range(rows):
-                        t = tau - r
-                        k = k0 + r
-                        if 0 <= t < t_len and k < k_total:
-                            h_new[r, 0] = x[k, t]
-                        else:
-                            h_new[r, 0] = 0
-                        for c in range(1, cols):
-                            h_new[r, c] = h_old[r, c - 1]
-                        bad = np.int64(0)
-                        for c in range(cols):
-                            v = p_old[r, c] + np.int64(h_new[r, c]) * np.int64(sreg[r, c])
-                            p_new[r + 1, c] = v
-                            bad |= (v + half) & outside
-                        if bad != 0:
-                            for c in range(cols):
-                                acc, ovf = accumulate_scalar(
-                                    p_old[r, c], np.int64(h_new[r, c]) * np.int64(sreg[r, c]),
-                                    acc_bits, policy_code,
-                                )
-                                p_new[r + 1, c] = acc
-                                if ovf:
-                                    events += 1
-                                    t = tau - r - c
-                                    d = d0 + c
-                                    if swap_mn:
-                                        first = _note_overflow(first, d, t, k, n_total, k_total)
-                                    else:
-                                        first = _note_overflow(first, t, d, k, n_total, k_total)
-                    # The bottom row hands finished partial sums to the accumulator buffer
-                    # and, in the last k fold, to the requantization unit.
-                    for c in range(cols):
-                        t = tau - (rows - 1) - c
-                        d = d0 + c
-                        if 0 <= t < t_len and d < d_len:
-                            acc = p_new[rows, c]
-                            acc_buf[d, t] = acc
-                            if last_fold:
-                                ch = d if chan_by_col else t
-                                out[d, t] = requantize_scalar(
-                                    acc, multiplier[ch], shift[ch], scale_f32[ch], mode_code,
-                                    rounding_code, zero_point, act_min, act_max, out_bits,
-                                    out_signed, out_wrap,
-                                )
-                                valid[d, t] = start + tau + 1 + latency
-                    h_old, h_new = h_new, h_old
-                    p_old, p_new = p_new, p_old
-                    cycle += 1
-    else:
-        m_len = x.shape[0]
-        n_len = s.shape[0]
-        n_col_folds = (n_len + cols - 1) // cols
-        n_row_folds = (m_len + rows - 1) // rows
-        for j in range(n_col_folds):
-            n0 = j * cols
-            for i in range(n_row_folds):
-                m0 = i * rows
-                for r in range(rows):
-                    for c in range(cols):
-                        if m0 + r < m_len and n0 + c < n_len:
-                            acc_reg[r, c] = acc_buf[m0 + r, n0 + c]
-                        else:
-                            acc_reg[r, c] = 0
-                h_old[:, :] = 0
-                v_old[:, :] = 0
-                for tau in range(k_total + rows + cols - 2):
-                    for r in range(rows):
-                        k = tau - r
-                        if 0 <= k < k_total and m0 + r < m_len:
-                            h_new[r, 0] = x[m0 + r, k]
-                        else:
-                            h_new[r, 0] = 0
-                        for c in range(1, cols):
-                            h_new[r, c] = h_old[r, c - 1]
-                    for c in range(cols):
-                        k = tau - c
-                        if 0 <= k < k_total and n0 + c < n_len:
-                            v_new[0, c] = s[n0 + c, k]
-                        else:
-                            v_new[0, c] = 0
-                    for r in range(1, rows):
-                        for c in range(cols):
-                            v_new[r, c] = v_old[r - 1, c]
-                    for r in range(rows):
-                        bad = np.int64(0)
-                        for c in range(cols):
-                            v = acc_reg[r, c] + np.int64(h_new[r, c]) * np.int64(v_new[r, c])
-                            top[c] = v
-                            bad |= (v + half) & outside
-                        if bad != 0:
-                            for c in range(cols):
-                                acc, ovf = accumulate_scalar(
-                                    acc_reg[r, c], np.int64(h_new[r, c]) * np.int64(v_new[r, c]),
-                                    acc_bits, policy_code,
-                                )
-                                top[c] = acc
-                                if ovf:
-                                    events += 1
-                                    first = _note_overflow(
-                                        first, m0 + r, n0 + c, tau - r - c, n_len, k_total
-                                    )
-                        for c in range(cols):
-                            acc_reg[r, c] = top[c]
-                    h_old, h_new = h_new, h_old
-                    v_old, v_new = v_new, v_old
-                    cycle += 1
-                # Drain: accumulators shift down one row per cycle out of the bottom row.
-                for dcy in range(rows):
-                    r_orig = rows - 1 - dcy
-                    m = m0 + r_orig
-                    for c in range(cols):
-                        n = n0 + c
-                        if m < m_len and n < n_len:
-                            acc = acc_reg[rows - 1, c]
-                            acc_buf[m, n] = acc
-                            out[m, n] = requantize_scalar(
-                                acc, multiplier[n], shift[n], scale_f32[n], mode_code,
-                                rounding_code, zero_point, act_min, act_max, out_bits,
-                                out_signed, out_wrap,
-                            )
-                            valid[m, n] = cycle + 1 + latency
-                    for r in range(rows - 1, 0, -1):
-                        for c in range(cols):
-                            acc_reg[r, c] = acc_reg[r - 1, c]
-                    for c in range(cols):
-                        acc_reg[0, c] = 0
-                    cycle += 1
+    for j in range(n_tiles):
+        lo = j * cols
+        hi = min(lo + cols, d_len)
+        if os_mode or not swap_mn:
+            for m in range(valid.shape[0]):
+                for d in range(lo, hi):
+                    valid[m, d] += cycle
+        else:
+            for d in range(lo, hi):
+                for t in range(valid.shape[1]):
+                    valid[d, t] += cycle
+        cycle += stats[j, 0]
+        events += stats[j, 1]
+        if stats[j, 2] >= 0 and (first < 0 or stats[j, 2] < first):
+            first = stats[j, 2]
     return cycle + latency, events, first
 
 
