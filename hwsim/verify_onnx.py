@@ -143,7 +143,7 @@ def verify_quantized(im: ImportedModel, inputs: np.ndarray, *,
             b.stage("golden")
             gr = run_golden(qg, {name: codes})
             b.stage("onnxruntime")
-            ys = sess.run(onnx_outputs + inner, {name: xb}) if sess is not None else []
+            ys = _run_ort(sess, onnx_outputs + inner, name, xb) if sess is not None else []
             for o, y in zip(inner, ys[len(onnx_outputs):], strict=True):
                 pairs["onnxruntime_vs_golden_intermediate"].add(y, gr.codes[code_of[o]])
                 per_inner[code_of[o]].add(y, gr.codes[code_of[o]])
@@ -174,6 +174,19 @@ def verify_quantized(im: ImportedModel, inputs: np.ndarray, *,
                         or report["pairs"]["onnxruntime_vs_golden_intermediate"]["mismatches"]
                         or (exact and report["pairs"]["golden_vs_fakequant"]["mismatches"]))
     return report
+
+
+def _run_ort(sess: Any, names: list[str], inp: str, xb: np.ndarray) -> list[np.ndarray]:
+    """ORT outputs for the batch ``xb``; a model whose input has a fixed batch size (often
+    1) is run that many samples at a time and the results concatenated."""
+    dim0 = next(i.shape[0] for i in sess.get_inputs() if i.name == inp)
+    if not isinstance(dim0, int) or dim0 <= 0 or dim0 == xb.shape[0]:
+        return sess.run(names, {inp: xb})
+    if xb.shape[0] % dim0:
+        raise HwsimError(f"the model's input {inp!r} has a fixed batch of {dim0}; give a "
+                         f"number of inputs (and --batch) that is a multiple of it")
+    parts = [sess.run(names, {inp: xb[i:i + dim0]}) for i in range(0, xb.shape[0], dim0)]
+    return [np.concatenate([p[k] for p in parts], axis=0) for k in range(len(names))]
 
 
 def _layers(qg: Any, per_layer: Mapping[str, _Tally],

@@ -300,3 +300,14 @@ def test_int4_weights_and_16bit_activations(tmp_path) -> None:
             assert report["ok"]
         else:
             assert {t.dtype for t in im.qgraph.tensors.values()} == {"int16"}
+
+
+def test_fixed_batch_model(tmp_path) -> None:
+    """A model whose input has a fixed batch of 1 (as many exporters write it) is run by
+    ORT one sample at a time; the comparison is unchanged."""
+    m = onnx.load(quantized(tmp_path, "cnn", "qdq", "int8", True))
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    m.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1
+    report = verify_quantized(load_quantized_onnx(m, host_ort_profile()),
+                              _inputs((3, 8, 8))[:7], batch=3)
+    assert report["ok"] and report["pairs"]["onnxruntime_vs_golden"]["total"] == 70
