@@ -32,6 +32,7 @@ from hwsim.arith.jit import POLICY_CODES
 from hwsim.errors import HwsimError
 from hwsim.exact.im2col import conv_columns, conv_out_size
 from hwsim.exact.matmul import (
+    PARALLEL_MIN_MACS,
     blocked_matmul,
     exact_matmul,
     max_abs,
@@ -312,13 +313,27 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     amax = max_abs(a) if amax is None else int(amax)
     wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, k)
-    af = a.astype(plan.dtype, copy=False)
     wf = w.astype(plan.dtype, copy=False)
-    acc = blocked_matmul(af, wf, plan).astype(np.int64)
-    acc += b64[None, :]
-    seq = _resolve(af, wf, b64, acc_bits, policy, amax, wmax)
-    acc[seq.ms, seq.ns] = seq.values
+    acc = np.empty((m, n), dtype=np.int64)
+    # Row chunks, one per thread (one fork-join for cast, product, bias and overflow).
+    step = max(1, -(-m // threads())) if m * k * n >= PARALLEL_MIN_MACS else max(m, 1)
+
+    def run(m0: int) -> tuple[int, int]:
+        af = a[m0:m0 + step].astype(plan.dtype, copy=False)
+        out = acc[m0:m0 + step]
+        out[...] = blocked_matmul(af, wf, plan)
+        out += b64[None, :]
+        seq = _resolve(af, wf, b64, acc_bits, policy, amax, wmax)
+        out[seq.ms, seq.ns] = seq.values
+        return int(seq.events.sum()), seq.first
+
+    events, first_lin = 0, -1
+    for m0, (ev, f) in zip(range(0, m, step), parallel_map(run, range(0, m, step)),
+                           strict=True):
+        events += ev
+        if f >= 0 and first_lin < 0:  # chunks come in increasing m
+            first_lin = f + m0 * n * k
     first = None
-    if seq.first >= 0:
-        first = (seq.first // (n * k), seq.first // k % n, seq.first % k)
-    return acc, int(seq.events.sum()), first
+    if first_lin >= 0:
+        first = (first_lin // (n * k), first_lin // k % n, first_lin % k)
+    return acc, events, first
