@@ -311,3 +311,20 @@ def test_fixed_batch_model(tmp_path) -> None:
     report = verify_quantized(load_quantized_onnx(m, host_ort_profile()),
                               _inputs((3, 8, 8))[:7], batch=3)
     assert report["ok"] and report["pairs"]["onnxruntime_vs_golden"]["total"] == 70
+
+
+@pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
+def test_symmetric_activations_keep_relu(tmp_path, fmt) -> None:
+    """ActivationSymmetric=True keeps the Relu nodes (DQ -> Relu -> Q on shared qparams):
+    they import as clamps and the model stays bit-exact against ORT on every tensor."""
+    src = tmp_path / "cnn.onnx"
+    onnx.save(cnn_model(), src)
+    out = tmp_path / f"sym_{fmt}.onnx"
+    quantize_static(str(src), str(out), _Reader((3, 8, 8)),
+                    quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    per_channel=True, extra_options={"ActivationSymmetric": True})
+    im = load_quantized_onnx(str(out), host_ort_profile())
+    assert [n.op for n in im.qgraph.nodes].count("clamp") == 2
+    report = verify_quantized(im, _inputs((3, 8, 8))[:100])
+    assert report["ok"] and report["pairs"]["onnxruntime_vs_golden_intermediate"]["total"] > 0
