@@ -204,7 +204,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
                bias: npt.NDArray[np.integer], *, x_zero_point: int,
                strides: tuple[int, int], pads: tuple[int, int, int, int],
                dilations: tuple[int, int], group: int, acc_bits: int, policy: str,
-               layout: str = "nchw") -> tuple[npt.NDArray[np.int64], int, OverflowOutputs]:
+               layout: str = "nchw", amax: int | None = None, wmax: int | None = None
+               ) -> tuple[npt.NDArray[np.int64], int, OverflowOutputs]:
     """§7 accumulators of a 2-D convolution, ``acc[n, m, oh, ow] = bias[m] + Σ_k w·x`` with
     ``k = (ci, kh, kw)`` within the group and padding = ``x_zero_point`` (§7.2, §7.3).
 
@@ -214,7 +215,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     accumulators ``[N, M, OH, OW]``, the number of overflow events and the outputs that had
     events (``index`` rows (n, m, oh, ow)). ``layout="rows"`` returns the accumulators as
     the lowered GEMM's ``[N·OH·OW, M]`` (rows (n, oh, ow), cycle_model.md §C1) instead of
-    NCHW, computed in that orientation (no transposition of the result)."""
+    NCHW, computed in that orientation (no transposition of the result). ``amax`` /
+    ``wmax``: max |x| (padding value included) / max |w| when the caller knows them."""
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -227,7 +229,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
     ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
     p = oh * ow
-    amax, wmax = max(max_abs(x), abs(int(x_zero_point))), max_abs(w)
+    amax = max(max_abs(x), abs(int(x_zero_point))) if amax is None else int(amax)
+    wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, kg)
     wf = w.reshape(group, mg, kg).astype(plan.dtype)
     rows_layout = layout == "rows"

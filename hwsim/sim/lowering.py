@@ -99,7 +99,7 @@ def assemble_conv(outputs: list[npt.NDArray[np.int64]], out_shape: tuple[int, in
                   ) -> npt.NDArray[np.int64]:
     """Per-group GEMM results ``[N·OH·OW, M/g]`` back to NCHW ``[N, M, OH, OW]``."""
     n, m, oh, ow = out_shape
-    y = np.concatenate(outputs, axis=1)
+    y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
     return np.ascontiguousarray(y.reshape(n, oh, ow, m).transpose(0, 3, 1, 2))
 
 

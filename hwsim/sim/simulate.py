@@ -320,19 +320,24 @@ def simulate_conv_layer_fast(
         )
     mg, kg = m // group, cg * kh * kw
     flow = get_dataflow(config.dataflow)
+    amax = abs(int(x_zero_point))
     if x.size:
         lo, hi = int(x.min()), int(x.max())
         if any(pads):
             lo, hi = min(lo, int(x_zero_point)), max(hi, int(x_zero_point))
         _check_port("activation", lo, hi, config.act_bits)
+        amax = max(amax, -lo, hi)
+    wmax = 0
     if w.size:
-        _check_port("weight", int(w.min()), int(w.max()), config.weight_bits)
+        lo, hi = int(w.min()), int(w.max())
+        _check_port("weight", lo, hi, config.weight_bits)
+        wmax = max(-lo, hi)
     _check_bias(b64, config)
     _per_channel(params.multiplier, m, np.int64)  # the channel-count check of simulate_gemm
     acc, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
                               pads=pads, dilations=dilations, group=group,
                               acc_bits=config.acc_bits, policy=config.acc_overflow,
-                              layout="rows")  # [N·OH·OW, M], the GEMMs' own layout
+                              layout="rows", amax=amax, wmax=wmax)  # [N·OH·OW, M]
     oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
     ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
     p = oh * ow
