@@ -89,7 +89,8 @@ def mlp_model() -> onnx.ModelProto:
 
 
 def branch_model() -> onnx.ModelProto:
-    """Two branches concatenated (differing qparams), LeakyRelu, Mul, average pooling."""
+    """Two branches concatenated (differing qparams), LeakyRelu, Mul, average pooling,
+    Sigmoid."""
     rng = np.random.default_rng(2)
     inits = [_init(rng, "wa", (4, 3, 3, 3), .3), _init(rng, "wb", (4, 3, 1, 1), .9),
              _init(rng, "wf", (6, 32), .3), _init(rng, "bf", (6,), .1)]
@@ -101,7 +102,8 @@ def branch_model() -> onnx.ModelProto:
         helper.make_node("Mul", ["lr", "cat"], ["mu"], name="gate"),
         helper.make_node("AveragePool", ["mu"], ["ap"], kernel_shape=[3, 3], strides=[2, 2],
                          pads=[1, 1, 1, 1], name="avg"),
-        helper.make_node("Flatten", ["ap"], ["f"], name="flat"),
+        helper.make_node("Sigmoid", ["ap"], ["sg"], name="sigmoid"),
+        helper.make_node("Flatten", ["sg"], ["f"], name="flat"),
         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc")]
     g = helper.make_graph(
         nodes, "branch",
@@ -201,8 +203,8 @@ def test_unsupported_node_is_named(tmp_path) -> None:
     path = quantized(tmp_path, "mlp", "qoperator", "int8", False)
     m = onnx.load(path)
     relu = next(n for n in m.graph.node if n.op_type in ("QGemm", "QLinearMatMul"))
-    relu.op_type = "QLinearSigmoid"
-    with pytest.raises(ModelError, match=rf"node '{relu.name}' \(QLinearSigmoid\): not "
+    relu.op_type = "QLinearSoftmax"
+    with pytest.raises(ModelError, match=rf"node '{relu.name}' \(QLinearSoftmax\): not "
                                          "representable"):
         load_quantized_onnx(m)
 

@@ -34,6 +34,7 @@ ARITHMETIC: Mapping[str, str] = MappingProxyType({
     "ort_qlinear_concat": "§11.2.4: QLinearConcat, copy or ORT lookup-table requantization",
     "ort_quantize_linear": "§11.2.5: MLAS QuantizeLinear: float32 x / s, clamp, RNE, + z",
     "ort_qlinear_leaky_relu": "§11.2.6: QLinearLeakyRelu lookup table",
+    "ort_qlinear_sigmoid": "§11.2.6: QLinearSigmoid lookup table of MLAS's FMA3 logistic",
     "ort_qlinear_mul": "§11.2.7: MLAS QLinearMul, exact product, float32 scale, RNE",
     "unsupported": "no integer kernel in this profile: import refuses the node",
     "exact": "§7: exact accumulation",
@@ -43,7 +44,7 @@ ARITHMETIC: Mapping[str, str] = MappingProxyType({
 
 #: Op types of the table, in the order reports list them.
 TABLE_OPS = ("conv", "gemm", "add", "avgpool", "global_avgpool", "concat", "input", "mul",
-             "leaky_relu", "mac_u8s8")
+             "leaky_relu", "sigmoid", "mac_u8s8")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class EngineProfile:
     input: str = "hwsim_quantize"
     mul: str = "unsupported"
     leaky_relu: str = "unsupported"
+    sigmoid: str = "unsupported"
     mac_u8s8: str = "exact"
     saturation: str = "saturate"
     sources: tuple[str, ...] = ()
@@ -95,7 +97,8 @@ class EngineProfile:
         return {"conv": mac, "gemm": mac, "add": self.add, "avgpool": self.avgpool,
                 "global_avgpool": self.global_avgpool, "concat": self.concat,
                 "input": self.input, "mul": self.mul, "leaky_relu": self.leaky_relu,
-                "mac_u8s8": self.mac_u8s8, "saturation": self.saturation}
+                "sigmoid": self.sigmoid, "mac_u8s8": self.mac_u8s8,
+                "saturation": self.saturation}
 
     def record(self) -> dict[str, object]:
         """JSON-ready description: name, table, sources."""
@@ -110,7 +113,8 @@ _ORT_SOURCES = (
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_pool.cc (QLinearAveragePool)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_concat.cc (QLinearConcat)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_lookup_table.cc, "
-    "qlinear_activations.cc (lookup tables, QLinearLeakyRelu)",
+    "qlinear_activations.cc (lookup tables, QLinearLeakyRelu, QLinearSigmoid)",
+    "onnxruntime/core/mlas/lib/logistic.cpp, x86_64/LogisticKernelFma3.S (logistic)",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_binary_op.cc",
     "onnxruntime/contrib_ops/cpu/quantization/qlinear_global_average_pool.cc",
 )
@@ -129,12 +133,14 @@ PROFILES: Mapping[str, EngineProfile] = MappingProxyType({
         "ort_cpu", RequantConfig(mode="float32"), add="ort_qlinear_add",
         avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",
         concat="ort_qlinear_concat", input="ort_quantize_linear", mul="ort_qlinear_mul",
-        leaky_relu="ort_qlinear_leaky_relu", sources=_ORT_SOURCES),
+        leaky_relu="ort_qlinear_leaky_relu", sigmoid="ort_qlinear_sigmoid",
+        sources=_ORT_SOURCES),
     "ort_cpu_avx2": EngineProfile(
         "ort_cpu_avx2", RequantConfig(mode="float32"), add="ort_qlinear_add",
         avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",
         concat="ort_qlinear_concat", input="ort_quantize_linear", mul="ort_qlinear_mul",
-        leaky_relu="ort_qlinear_leaky_relu", mac_u8s8="avx2_pair_saturation",
+        leaky_relu="ort_qlinear_leaky_relu", sigmoid="ort_qlinear_sigmoid",
+        mac_u8s8="avx2_pair_saturation",
         sources=_ORT_SOURCES + (
             "onnxruntime/core/mlas/lib/x86_64/QgemmU8S8KernelAvx2.S (vpmaddubsw, vpmaddwd)",)),
 })

@@ -14,7 +14,8 @@ Node kinds (``QNode.op``) and what they hold:
 - ``avgpool``, ``global_avgpool``, ``maxpool``, ``clamp``, ``flatten``, ``reshape``, ``pad``:
   no arrays, no requant; the output shares the input's qparams.
 - ``qlinear_add``, ``qlinear_mul``, ``qlinear_global_avgpool``, ``qlinear_avgpool``,
-  ``qlinear_concat`` (attr axis), ``qlinear_leaky_relu`` (attr alpha), ``conv_u8s8`` /
+  ``qlinear_concat`` (attr axis), ``qlinear_leaky_relu`` (attr alpha), ``qlinear_sigmoid``,
+  ``conv_u8s8`` /
   ``gemm_u8s8`` (conv / gemm arrays and requant; pairs of products saturated to int16 as
   ORT's AVX2 u8s8 kernels do, §11.2.8): engine-profile ops
   (ONNX Runtime's float32 kernels, arithmetic §11.2) computed from the input and output
@@ -59,6 +60,7 @@ QOPS: dict[str, int | None] = {
     "qlinear_avgpool": 1,
     "qlinear_concat": None,
     "qlinear_leaky_relu": 1,
+    "qlinear_sigmoid": 1,
     "conv_u8s8": 1,
     "gemm_u8s8": 1,
 }

@@ -630,6 +630,28 @@ def _leaky_relu(ctx: _Ctx, node: Any, x: str, out: str, tout: TensorQ) -> None:
              ctx.shape[x])
 
 
+def _sigmoid(ctx: _Ctx, node: Any, x: str, out: str, tout: TensorQ) -> None:
+    if not ctx.profile.is_ort:
+        raise ModelError(f"node {node.name!r} ({node.op_type}): Sigmoid has no integer kernel "
+                         f"in profile {ctx.profile.name!r} (only ort_cpu's lookup table, "
+                         "§11.2.6)")
+    ctx.emit(QNode(node.name, "qlinear_sigmoid", (x,), out, {}), tout, ctx.shape[x])
+
+
+def _qdq_sigmoid(ctx: _Ctx, node: Any) -> None:
+    x = ctx.act(f"node {node.name!r}", node.input[0])
+    out, tout, _ = ctx.quantized_output(node)
+    _sigmoid(ctx, node, x, out, tout)
+
+
+def _qop_sigmoid(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (QLinearSigmoid)"
+    i = node.input
+    x = ctx.act(where, i[0])
+    _sigmoid(ctx, node, x, node.output[0],
+             ctx.tensorq(where, node.output[0], i[3], i[4] if len(i) > 4 else None))
+
+
 def _qdq_leaky_relu(ctx: _Ctx, node: Any) -> None:
     x = ctx.act(f"node {node.name!r}", node.input[0])
     out, tout, _ = ctx.quantized_output(node)
@@ -720,6 +742,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qdq", "AveragePool"): _qdq_avgpool,
     ("qdq", "Concat"): _qdq_concat,
     ("qdq", "LeakyRelu"): _qdq_leaky_relu,
+    ("qdq", "Sigmoid"): _qdq_sigmoid,
     ("qop", "QLinearConv"): _qop_conv,
     ("qop", "QLinearMatMul"): _qop_matmul,
     ("qop", "QGemm"): _qop_gemm,
@@ -729,6 +752,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qop", "QLinearAveragePool"): _qop_avgpool,
     ("qop", "QLinearConcat"): _qop_concat,
     ("qop", "QLinearLeakyRelu"): _qop_leaky_relu,
+    ("qop", "QLinearSigmoid"): _qop_sigmoid,
     ("any", "MaxPool"): _maxpool,
     ("any", "Flatten"): _flatten,
     ("any", "Reshape"): _reshape,

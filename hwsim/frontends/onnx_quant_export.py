@@ -303,6 +303,7 @@ EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     ("qoperator", "qlinear_avgpool"): _qop_simple("QLinearAveragePool", "com.microsoft"),
     ("qoperator", "qlinear_concat"): _qop_concat,
     ("qoperator", "qlinear_leaky_relu"): _qop_simple("QLinearLeakyRelu", "com.microsoft"),
+    ("qoperator", "qlinear_sigmoid"): _qop_simple("QLinearSigmoid", "com.microsoft"),
     **{("qdq", op): _qdq_mac for op in ("conv", "gemm", "conv_u8s8", "gemm_u8s8")},
     ("qdq", "qlinear_add"): _qdq_add,
     ("qdq", "qlinear_mul"): _qdq_mul,
@@ -310,6 +311,7 @@ EXPORTERS: Mapping[tuple[str, str], Callable[[_Out, QNode], None]] = {
     ("qdq", "qlinear_avgpool"): _qdq_simple("AveragePool"),
     ("qdq", "qlinear_concat"): _qdq_concat,
     ("qdq", "qlinear_leaky_relu"): _qdq_simple("LeakyRelu"),
+    ("qdq", "qlinear_sigmoid"): _qdq_simple("Sigmoid"),
 }
 
 

@@ -6,7 +6,7 @@ reproduced exactly with numpy float32 (products, quotients, sums) or with the ex
 fused multiply-add :func:`fma_f32`; conversions to integers round half to even and
 saturate as the ORT kernels' packing instructions do. The integer-graph ops
 ``qlinear_add``, ``qlinear_mul``, ``qlinear_global_avgpool``, ``qlinear_avgpool``,
-``qlinear_concat`` and ``qlinear_leaky_relu`` run these functions;
+``qlinear_concat``, ``qlinear_leaky_relu`` and ``qlinear_sigmoid`` run these functions;
 :data:`ENGINE_KERNELS` is the table the golden executor consults for them.
 """
 
@@ -253,6 +253,36 @@ def _run_mac_u8s8(node, codes, tensors):  # noqa: ANN001, ANN202
     return requantize(acc, node.requant["out"], channel_axis=1)
 
 
+#: MLAS ``MlasLogisticConstants`` (logistic.cpp; Eigen's rational approximation).
+_LOGISTIC = {k: F32(v) for k, v in (
+    ("lo", -18.0), ("hi", 18.0), ("a9", 4.37031012579801e-11), ("a7", 1.15627324459942e-07),
+    ("a5", 6.08574864600143e-05), ("a3", 8.51377133304701e-03), ("a1", 2.48287947061529e-01),
+    ("b10", 6.10247389755681e-13), ("b8", 5.76102136993427e-09),
+    ("b6", 6.29106785017040e-06), ("b4", 1.70198817374094e-03), ("b2", 1.16817656904453e-01),
+    ("b0", 9.93151921023180e-01))}
+
+
+def logistic_f32(x: np.ndarray) -> np.ndarray:
+    """§11.2.6 MLAS ``MlasLogisticKernelFma3`` (``x86_64/LogisticKernelFma3.S``): x clamped
+    to [−18, 18], x2 = f32(x·x), p and q Horner polynomials in x2 by fused multiply-adds,
+    ``max(0, f32(f32(f32(x·p) / q) + 0.5))``."""
+    c = _LOGISTIC
+    x = np.minimum(c["hi"], np.maximum(c["lo"], np.asarray(x, dtype=F32))).astype(F32)
+    x2 = (x * x).astype(F32)
+
+    def fma(b: np.ndarray | np.float32, a: np.float32) -> np.ndarray:
+        return fma_f32(x2, np.broadcast_to(b, x2.shape), np.broadcast_to(a, x2.shape))
+
+    p = fma(c["a9"], c["a7"])
+    for k in ("a5", "a3", "a1"):
+        p = fma(p, c[k])
+    q = fma(c["b10"], c["b8"])
+    for k in ("b6", "b4", "b2", "b0"):
+        q = fma(q, c[k])
+    r = (((x * p).astype(F32) / q).astype(F32) + F32(0.5)).astype(F32)
+    return np.maximum(F32(0), r).astype(F32)
+
+
 Kernel = Callable[..., np.ndarray]
 
 
@@ -317,6 +347,13 @@ def _run_leaky_relu(node, codes, tensors):  # noqa: ANN001, ANN202
                              fn=leaky_relu_f32(float(node.attrs["alpha"])))
 
 
+def _run_sigmoid(node, codes, tensors):  # noqa: ANN001, ANN202
+    ti, to = tensors[node.inputs[0]], tensors[node.output]
+    return lookup_requantize(codes[node.inputs[0]], x_scale=ti.scale,
+                             x_zero_point=ti.zero_point, y_scale=to.scale,
+                             y_zero_point=to.zero_point, dtype=to.dtype, fn=logistic_f32)
+
+
 #: Integer-graph op -> kernel(node, codes, tensors) -> int64 codes (golden executor).
 ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_add": _run_add,
@@ -325,6 +362,7 @@ ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_avgpool": _run_avgpool,
     "qlinear_concat": _run_concat,
     "qlinear_leaky_relu": _run_leaky_relu,
+    "qlinear_sigmoid": _run_sigmoid,
     "conv_u8s8": _run_mac_u8s8,
     "gemm_u8s8": _run_mac_u8s8,
 }
