@@ -32,6 +32,7 @@ from hwsim.arith.jit import POLICY_CODES
 from hwsim.errors import HwsimError
 from hwsim.exact.im2col import conv_columns, conv_out_size
 from hwsim.exact.matmul import (
+    F64_EXACT,
     PARALLEL_MIN_MACS,
     blocked_matmul,
     exact_matmul,
@@ -174,6 +175,16 @@ def _resolve(a: npt.NDArray, w: npt.NDArray, bias: npt.NDArray[np.int64], bits: 
     return sequential_outputs(a, w, bias, ms, ns, bits, policy)
 
 
+def _add_bias(sums: npt.NDArray, bias: npt.NDArray[np.int64], out: npt.NDArray[np.int64],
+              fused: bool) -> None:
+    """``out = sums + bias`` exactly (``sums`` exact integers, any numeric dtype)."""
+    if fused:
+        np.add(sums, bias, out=out, casting="unsafe")
+    else:
+        out[...] = sums
+        out += bias
+
+
 def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
              bias: npt.NDArray[np.integer], *, acc_bits: int, policy: str
              ) -> tuple[npt.NDArray[np.int64], int, OverflowOutputs]:
@@ -233,6 +244,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, kg)
     wf = w.reshape(group, mg, kg).astype(plan.dtype)
+    # bias + exact sum in one float64 pass when both stay below 2^53 (exact), else int64
+    fused = kg * amax * wmax + (int(np.abs(b64).max()) if b64.size else 0) <= F64_EXACT
     rows_layout = layout == "rows"
     acc = np.empty((n * p, m) if rows_layout else (n, m, p), dtype=np.int64)
     itemsize = np.dtype(plan.dtype).itemsize
@@ -250,13 +263,12 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
             # [G, nb·P, M/G], position major: the GEMM's own orientation
             sums = blocked_matmul(cols.transpose(0, 2, 1), wf.transpose(0, 2, 1), plan)
             out = acc[b0 * p:(b0 + nb) * p]
-            out.reshape(nb * p, group, mg)[...] = sums.transpose(1, 0, 2)
-            out += b64[None, :]
+            _add_bias(sums.transpose(1, 0, 2), b64.reshape(group, mg),
+                      out.reshape(nb * p, group, mg), fused)
         else:
             sums = blocked_matmul(wf, cols, plan)  # [G, M/G, nb·P], channel major
             out = acc[b0:b0 + nb]
-            out[...] = sums.reshape(m, nb, p).transpose(1, 0, 2)
-            out += b64[None, :, None]
+            _add_bias(sums.reshape(m, nb, p).transpose(1, 0, 2), b64[None, :, None], out, fused)
         found = []
         for g in range(group):
             seq = _resolve(cols[g].T, wf[g].T, b64[g * mg:(g + 1) * mg], acc_bits, policy,

@@ -36,6 +36,7 @@ from hwsim.arith import (
     wrap_to_bits,
 )
 from hwsim.errors import HwsimError
+from hwsim.exact.matmul import max_abs
 
 #: Left shift applied to both 8-bit inputs of the integer add before rescaling (§10.1).
 ADD_LEFT_SHIFT = 20
@@ -341,16 +342,28 @@ def maxpool(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
             qmin: int) -> np.ndarray:
     """Max pooling on codes (monotone, so it commutes with dequantization); padding = qmin.
     A running maximum over the kernel offsets, every output position at once."""
-    q = np.asarray(q, dtype=np.int64)
+    q = np.asarray(q)
+    n, c = q.shape[:2]
     oh = conv_out_size(q.shape[2], kernel[0], strides[0], pads[0], pads[2], dilations[0])
     ow = conv_out_size(q.shape[3], kernel[1], strides[1], pads[1], pads[3], dilations[1])
-    out = None
-    for v in _offset_views(exact.pad_input(q, pads, qmin, np.int64), kernel, oh, ow, strides,
-                           dilations):
-        if out is None:
-            out = v.copy()
-        else:
-            np.maximum(out, v, out=out)
+    # Codes of ≤ 16-bit formats (and qmin) fit int32: the running maximum is exact there.
+    small = q.size == 0 or (max_abs(q) < 1 << 31 and abs(int(qmin)) < 1 << 31)
+    dtype = np.int32 if small else np.int64
+    out = np.empty((n, c, oh, ow), dtype=np.int64)
+
+    def part(ch: slice) -> None:  # channels are independent: parts in parallel threads
+        best = None
+        for v in _offset_views(exact.pad_input(q[:, ch], pads, qmin, dtype), kernel, oh, ow,
+                               strides, dilations):
+            if best is None:
+                best = v.copy()
+            else:
+                np.maximum(best, v, out=best)
+        out[:, ch] = best
+
+    edges = np.linspace(0, c, min(c, exact.threads()) + 1).astype(int)
+    exact.parallel_map(part, [slice(int(edges[i]), int(edges[i + 1]))
+                              for i in range(len(edges) - 1)])
     return out
 
 
