@@ -64,9 +64,9 @@ def qlinear_add(qa: np.ndarray, qb: np.ndarray, *, a_scale: float, a_zero_point:
 
     8-bit (MLAS AVX2 kernel, ``qladd_avx2.cpp``): ``rA = f32(sA/sC)``, ``rB = f32(sB/sC)``,
     ``fixed = f32(zC) − f32(f32(rA·zA) + f32(rB·zB))``, ``v = fma(a, rA, fma(b, rB,
-    fixed))`` on the raw codes, ``q = sat(rne(v))``. 16-bit (portable helper,
-    ``qladd.cpp``): ``c = f32(f32(sA·(a − zA)) + f32(sB·(b − zB))) / sC``, clamped to
-    ``[qmin − zC, qmax − zC]``, ``q = rne(f32(c + zC))``."""
+    fixed))`` on the raw codes, ``q = sat(rne(v))``. 16-bit (ORT has no 16-bit QLinearAdd
+    kernel: a QDQ Add runs as DequantizeLinear, float Add, QuantizeLinear):
+    ``v = f32(f32(sA·f32(a − zA)) + f32(sB·f32(b − zB)))``, then §11.2.5 with sC, zC."""
     qa = np.asarray(qa, dtype=np.int64)
     qb = np.asarray(qb, dtype=np.int64)
     if qa.shape != qb.shape:
@@ -83,9 +83,7 @@ def qlinear_add(qa: np.ndarray, qb: np.ndarray, *, a_scale: float, a_zero_point:
         return _rne_sat(v, lo, hi)
     va = (sa * (qa - a_zero_point).astype(F32)).astype(F32)
     vb = (sb * (qb - b_zero_point).astype(F32)).astype(F32)
-    c = ((va + vb).astype(F32) / sc).astype(F32)
-    c = np.clip(c, F32(lo - c_zero_point), F32(hi - c_zero_point))
-    return _rne_sat((c + F32(c_zero_point)).astype(F32), lo, hi)
+    return quantize_linear((va + vb).astype(F32), float(sc), c_zero_point, dtype)
 
 
 def qlinear_mul(qa: np.ndarray, qb: np.ndarray, *, a_scale: float, a_zero_point: int,
