@@ -37,7 +37,9 @@ def _execute(nb, cwd: Path):
 
 def test_notebooks_exist():
     names = {p.name for p in NOTEBOOKS}
-    assert {"demo.ipynb", "01_number_formats.ipynb", "02_calibration.ipynb"} <= names
+    assert {"demo.ipynb", "01_number_formats.ipynb", "02_calibration.ipynb", "03_mac_array.ipynb",
+            "04_design_space.ipynb", "05_golden_vectors.ipynb",
+            "06_qat_to_silicon.ipynb"} <= names
 
 
 def test_kernel_is_this_interpreter(tmp_path):
