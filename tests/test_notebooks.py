@@ -1,9 +1,11 @@
 """Every notebook in notebooks/ runs top to bottom without an error (issue 14).
 
-Each notebook is executed by nbclient in a fresh ``python3`` kernel of this interpreter
-(ipykernel installed in the same environment; its kernel command ``python`` is resolved by
-jupyter_client to ``sys.executable``), with a scratch directory as the working directory, so
-notebooks that write files (the demo writes ``hwsim-demo/``) leave the tree untouched.
+Each notebook is executed by nbclient in a fresh kernel of this very interpreter: the tests
+write a kernelspec whose command is ``sys.executable -m ipykernel_launcher`` (ipykernel is a
+test extra) to a scratch directory put first on ``JUPYTER_PATH``, so no user or system
+``python3`` kernelspec can substitute another Python. A scratch directory is the working
+directory, so notebooks that write files (the demo writes ``hwsim-demo/``) leave the tree
+untouched.
 Notebooks are committed without outputs: every figure they state is computed when they run.
 The QAT notebook needs PyTorch (the ``qat`` extra, part of the ``test`` extra); it is skipped
 when torch is not installed.
@@ -11,6 +13,8 @@ when torch is not installed.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,8 +33,30 @@ CELL_TIMEOUT = 600
 NEEDS = {"06_qat_to_silicon.ipynb": "torch"}
 
 
-def _execute(nb, cwd: Path):
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+#: Name of the kernelspec written by the ``kernel`` fixture.
+KERNEL = "hwsim-test-python"
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """A kernelspec running ``sys.executable``, first on ``JUPYTER_PATH`` for the module."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec_dir = root / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "hwsim tests", "language": "python"}))
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root)] + ([old] if old else []))
+    yield KERNEL
+    if old is None:
+        del os.environ["JUPYTER_PATH"]
+    else:
+        os.environ["JUPYTER_PATH"] = old
+
+
+def _execute(nb, cwd: Path, kernel_name: str):
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=kernel_name,
                                      resources={"metadata": {"path": str(cwd)}})
     return client.execute()
 
@@ -42,11 +68,11 @@ def test_notebooks_exist():
             "06_qat_to_silicon.ipynb"} <= names
 
 
-def test_kernel_is_this_interpreter(tmp_path):
-    """The ``python3`` kernel runs in this environment (where hwsim is installed)."""
+def test_kernel_is_this_interpreter(tmp_path, kernel):
+    """The kernel runs in this environment (where hwsim is installed)."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)")]
-    _execute(nb, tmp_path)
+    _execute(nb, tmp_path, kernel)
     out = nb.cells[0].outputs[0]["text"].strip()
     assert Path(out).resolve() == Path(sys.prefix).resolve()
 
@@ -63,11 +89,11 @@ def test_notebook_committed_without_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, kernel):
     if path.name in NEEDS:
         pytest.importorskip(NEEDS[path.name])
     nb = nbformat.read(path, as_version=4)
-    _execute(nb, tmp_path)  # raises CellExecutionError naming the cell on any error
+    _execute(nb, tmp_path, kernel)  # raises CellExecutionError naming the cell on any error
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors
