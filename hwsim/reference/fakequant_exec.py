@@ -66,7 +66,8 @@ def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
         inc = (r != 0) & (v < 0)
     else:
         raise HwsimError(f"rounding: unknown mode {rounding!r}")
-    return fl + inc
+    fl += inc
+    return fl
 
 
 def fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int = 1) -> np.ndarray:
@@ -88,12 +89,13 @@ def _fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int) -
         eff = eff.reshape(())
     cfg = params.config
     rounding = _MODE_ROUNDING.get(cfg.mode, cfg.rounding)
-    v = round_float(centred * eff, rounding) + params.zero_point
+    v = np.asarray(round_float(centred * eff, rounding))  # a writable array, even 0-d
+    v += params.zero_point
     if cfg.output_overflow == "wrap":
         span = float(1 << params.out_bits)
         v = v - params.qmin
         v = v - span * np.floor(v / span) + params.qmin
-    return np.clip(v, params.act_min, params.act_max).astype(np.int64)
+    return np.clip(v, params.act_min, params.act_max, out=v).astype(np.int64)
 
 
 #: Largest float64 patch matrix built at once (images are processed in chunks below it).
@@ -140,10 +142,20 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> n
     return out.reshape(n, m, oh, ow)
 
 
+def _pool_out(hw: tuple[int, ...], a: Mapping) -> tuple[int, int]:
+    """(OH, OW) of a pooling window (ceil_mode 0)."""
+    t, left, b, r = (int(p) for p in a["pads"])
+    kh, kw = (int(k) for k in a["kernel_shape"])
+    sh, sw = (int(s) for s in a["strides"])
+    dh, dw = (int(d) for d in a["dilations"])
+    return ((hw[0] + t + b - dh * (kh - 1) - 1) // sh + 1,
+            (hw[1] + left + r - dw * (kw - 1) - 1) // sw + 1)
+
+
 def _centred_bias(node: QNode, folded: np.ndarray, zx: int) -> np.ndarray:
-    w = node.arrays["weight"].astype(np.int64)
+    w = node.arrays["weight"]
     return (np.asarray(folded, dtype=np.int64)
-            + zx * w.reshape(w.shape[0], -1).sum(axis=1)).astype(np.float64)
+            + zx * w.reshape(w.shape[0], -1).sum(axis=1, dtype=np.int64)).astype(np.float64)
 
 
 def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
@@ -239,15 +251,24 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         kh, kw = (int(k) for k in a["kernel_shape"])
         sh, sw = (int(s) for s in a["strides"])
         dh, dw = (int(d) for d in a["dilations"])
-        real = tin.scale * xc
-        xp = pad_input(real, (t, left, b, r), -np.inf, np.float64)
-        win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-        win = win[:, :, ::sh, ::sw, ::dh, ::dw]
-        best = win[..., 0, 0].copy()  # running maximum over the kernel offsets
-        for i in range(kh):
-            for j in range(kw):
-                np.maximum(best, win[..., i, j], out=best)
-        return (np.rint(best / tin.scale) + tin.zero_point).astype(np.int64)
+        out = np.empty((x.shape[0], x.shape[1]) + _pool_out(x.shape[2:], a), dtype=np.int64)
+
+        def pool(ch: slice) -> None:  # channels are independent: parts in parallel threads
+            real = tin.scale * xc[:, ch]
+            xp = pad_input(real, (t, left, b, r), -np.inf, np.float64)
+            win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+            win = win[:, :, ::sh, ::sw, ::dh, ::dw]
+            best = win[..., 0, 0].copy()  # running maximum over the kernel offsets
+            for i in range(kh):
+                for j in range(kw):
+                    np.maximum(best, win[..., i, j], out=best)
+            out[:, ch] = np.rint(best / tin.scale) + tin.zero_point
+
+        c = x.shape[1]
+        edges = np.linspace(0, c, min(c, threads()) + 1).astype(int)
+        parallel_map(pool, [slice(int(edges[i]), int(edges[i + 1]))
+                            for i in range(len(edges) - 1)])
+        return out
     if node.op == "clamp":
         lo_q, hi_q = fused_act_bounds(*a["act_range"], tin)
         lo = tin.scale * (lo_q - tin.zero_point)
