@@ -34,7 +34,11 @@ def _calib():
 def test_named_profiles_and_table() -> None:
     """Today's single modes are profiles; ort_cpu maps add / pooling to ORT's kernels."""
     assert set(PROFILES) == {"tflite", "tflite_single", "float32", "dyadic", "ort_cpu",
-                             "ort_cpu_avx2"}
+                             "ort_cpu_avx2", "litert_ref"}
+    lite = get_profile("litert_ref")  # arithmetic §11.3: conv double rounding, FC float64
+    assert (lite.mac_requant("conv").mode, lite.mac_requant("gemm").mode) == (
+        "tflite", "float64")
+    assert lite.table()["gemm"] == "§8 requant mode 'float64'" and not lite.is_ort
     assert PROFILES["ort_cpu_avx2"].table()["mac_u8s8"] == "avx2_pair_saturation"
     assert PROFILES["ort_cpu"].table()["mac_u8s8"] == "exact"
     for m in ("tflite", "tflite_single", "float32", "dyadic"):

@@ -30,6 +30,7 @@ _TOWARD_ZERO = ROUNDING_CODES["toward_zero"]
 _TFLITE = MODE_CODES["tflite"]
 _TFLITE_SINGLE = MODE_CODES["tflite_single"]
 _FLOAT32 = MODE_CODES["float32"]
+_FLOAT64 = MODE_CODES["float64"]
 _WRAP = POLICY_CODES["wrap"]
 _SATURATE = POLICY_CODES["saturate"]
 _INT32_MIN = -(1 << 31)
@@ -153,6 +154,13 @@ def requantize_scalar(
         hi = np.float32(qmax - z)
         f = min(max(f, lo), hi)
         y = _round_half_even_f64(np.float64(f))
+    elif mode_code == _FLOAT64:
+        # §8.7: one float64 product (the scale M·2^−shift is exact), C round().
+        f = np.float64(acc) * (np.float64(multiplier) * 2.0 ** (-np.float64(shift)))
+        a = abs(f)
+        fl = np.floor(a)
+        r = np.int64(fl) + (np.int64(1) if a - fl >= 0.5 else np.int64(0))
+        y = -r if f < 0 else r
     else:
         y = rounding_shift_right_scalar(acc * multiplier, shift, rounding_code)
     v = y + z

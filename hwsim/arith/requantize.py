@@ -30,7 +30,8 @@ from hwsim.arith.rounding import (
 from hwsim.errors import ConfigError, HwsimError
 
 #: Requantization modes of §8, in the order of :data:`hwsim.arith.jit.MODE_CODES`.
-REQUANT_MODES: tuple[str, ...] = ("tflite", "tflite_single", "float32", "dyadic", "custom")
+REQUANT_MODES: tuple[str, ...] = (
+    "tflite", "tflite_single", "float32", "dyadic", "custom", "float64")
 #: Output-stage overflow handling of §8.6.
 OUTPUT_OVERFLOWS: tuple[str, ...] = ("saturate", "wrap")
 
@@ -46,7 +47,8 @@ class RequantConfig:
     - ``mode``: ``"tflite"`` (§8.1, gemmlowp, two roundings), ``"tflite_single"`` (§8.2),
       ``"float32"`` (§8.3, ONNX Runtime MLAS), ``"dyadic"`` (§8.4, ``m·2^−n``, one rounding,
       saturating output), ``"custom"`` (§8.5, the dyadic datapath with every field free,
-      including a wrapping output stage).
+      including a wrapping output stage), ``"float64"`` (§8.7, LiteRT's reference
+      FULLY_CONNECTED: one float64 product rounded half away from zero).
     - ``multiplier_bits`` (1..31), ``rounding`` (§6), ``shift_min``/``shift_max``
       (``0 <= shift_min <= shift_max <= 62``): used by ``dyadic`` and ``custom`` only; the
       other modes have the multiplier width and rounding of the engine they reproduce.
@@ -90,7 +92,7 @@ class RequantConfig:
                 f"output_overflow: expected one of {', '.join(OUTPUT_OVERFLOWS)}, got "
                 f"{self.output_overflow!r}"
             )
-        if self.output_overflow == "wrap" and self.mode in ("float32", "dyadic"):
+        if self.output_overflow == "wrap" and self.mode in ("float32", "dyadic", "float64"):
             raise ConfigError(
                 f"output_overflow: mode {self.mode!r} saturates its output; 'wrap' needs mode "
                 "'custom' (or 'tflite' / 'tflite_single')"
@@ -165,6 +167,8 @@ class RequantParams:
         elif self.config.mode in ("dyadic", "custom"):
             cfg = self.config
             self._check_ints(0, (1 << cfg.multiplier_bits) - 1, cfg.shift_min, cfg.shift_max)
+        elif self.config.mode == "float64":
+            self._check_ints(0, (1 << 53) - 1, 0, FLOAT64_MAX_SHIFT)
         else:
             s = self.scale_f32
             if not np.all(np.isfinite(s)) or np.any(s < 0):
@@ -250,6 +254,8 @@ def make_requant_params(
     elif mode == "float32":
         multiplier = np.zeros(scales.shape, dtype=np.int64)
         shift = np.zeros(scales.shape, dtype=np.int64)
+    elif mode == "float64":
+        multiplier, shift = float64_multiplier(scales)
     else:
         multiplier, shift = quantize_multiplier_dyadic(
             scales, config.multiplier_bits, config.shift_min, config.shift_max
@@ -267,12 +273,43 @@ def make_requant_params(
     )
 
 
+#: Largest right shift of mode ``float64`` (§8.7): scales down to 2^−73 (and the shift fits
+#: the signed 8-bit ``requant_shift`` field of golden vectors).
+FLOAT64_MAX_SHIFT = 126
+
+
+def float64_multiplier(scales: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """§8.7: the float64 scales as exact ``(M, shift)`` with ``scale = M·2^−shift``, ``M`` the
+    53-bit significand (``0 ≤ M < 2^53``; ``(0, 0)`` for a zero scale). Scales whose shift
+    would exceed :data:`FLOAT64_MAX_SHIFT` raise :class:`ConfigError`."""
+    s = np.asarray(scales, dtype=np.float64).reshape(-1)
+    mant, exp = np.frexp(s)  # s = mant·2^exp, mant in [0.5, 1)
+    m = np.ldexp(mant, 53).astype(np.int64)
+    shift = (53 - exp).astype(np.int64)
+    zero = s == 0
+    m[zero], shift[zero] = 0, 0
+    if np.any(shift > FLOAT64_MAX_SHIFT) or np.any(shift < 0):
+        raise ConfigError(f"real_scale: mode 'float64' needs scales in [2^-73, 2^53), got "
+                          f"[{float(s.min())!r}, {float(s.max())!r}]")
+    return m, shift
+
+
+def round_half_away_f64(v: np.ndarray) -> np.ndarray:
+    """C ``round()`` of float64 values, exactly: ``sign(v)·⌊|v| + 1/2⌋`` computed as
+    ``fl = ⌊|v|⌋``, ``fl + (|v| − fl ≥ 0.5)`` (no inexact addition); int64 result."""
+    a = np.abs(v)
+    fl = np.floor(a)
+    r = fl + (a - fl >= 0.5)
+    return np.where(v < 0, -r, r).astype(np.int64)
+
+
 def effective_scale(params: RequantParams) -> npt.NDArray[np.float64]:
     """Per-channel value the hardware multiplies by, exactly, as float64 (§9).
 
     ``float32``: ``float64(scale_f32)``; every integer mode: ``multiplier · 2^−shift``
-    (tflite: ``M·2^(e−31)``; dyadic/custom: ``m·2^−n``). Exact: ``multiplier < 2^31`` and
-    ``shift <= 62`` keep the value a normal float64.
+    (tflite: ``M·2^(e−31)``; dyadic/custom: ``m·2^−n``; float64: the float64 scale itself,
+    ``M·2^−shift``). Exact: ``multiplier < 2^53`` and ``shift <= 126`` keep the value a
+    normal float64.
     """
     if params.config.mode == "float32":
         return params.scale_f32.astype(np.float64)
@@ -333,6 +370,9 @@ def requantize(
         y = multiply_by_quantized_multiplier(a, mult, 31 - shift)
     elif mode == "tflite_single":
         y = multiply_by_quantized_multiplier_single_round(a, mult, 31 - shift)
+    elif mode == "float64":
+        eff = _per_channel(effective_scale(params), a.shape, axis)
+        y = round_half_away_f64(a.astype(np.float64) * eff)
     elif mode == "float32":
         s32 = _per_channel(params.scale_f32, a.shape, axis)
         f = np.multiply(a.astype(np.float32), s32, dtype=np.float32)

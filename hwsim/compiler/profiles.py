@@ -36,6 +36,10 @@ ARITHMETIC: Mapping[str, str] = MappingProxyType({
     "ort_qlinear_leaky_relu": "§11.2.6: QLinearLeakyRelu lookup table",
     "ort_qlinear_sigmoid": "§11.2.6: QLinearSigmoid lookup table of MLAS's FMA3 logistic",
     "ort_qlinear_mul": "§11.2.7: MLAS QLinearMul, exact product, float32 scale, RNE",
+    "litert_avgpool": "§11.3.4: round_half_away(Σq / count) on raw codes, padding excluded",
+    "litert_mean": "§11.3.5: a depthwise conv of ones, TFLite's mean multiplier (M·2^s)/N",
+    "litert_mul": "§11.3.6: (q1 − z1)(q2 − z2), MultiplyByQuantizedMultiplier, f32 scale",
+    "litert_quantize": "§11.3.7: AffineQuantize: round_half_away(f32(x / s)) + z, clamp",
     "unsupported": "no integer kernel in this profile: import refuses the node",
     "exact": "§7: exact accumulation",
     "avx2_pair_saturation": "§11.2.8: uint8 x int8 products summed in pairs, saturated to "
@@ -53,9 +57,10 @@ class EngineProfile:
 
     ``requant``: the §8 datapath of conv / gemm outputs (every requant block of the hwsim
     kernels uses it too); ``add``, ``avgpool``, ``global_avgpool``, ``concat``,
-    ``input``: names from :data:`ARITHMETIC`; ``saturation``: output codes saturate to the
-    format (every profile; wrap exists only inside a ``custom`` RequantConfig);
-    ``sources``: where the arithmetic was read."""
+    ``input``: names from :data:`ARITHMETIC`; ``gemm_requant``: the §8 datapath of gemm
+    outputs when it differs from ``requant`` (``litert_ref``: §8.7); ``saturation``:
+    output codes saturate to the format (every profile; wrap exists only inside a
+    ``custom`` RequantConfig); ``sources``: where the arithmetic was read."""
 
     name: str
     requant: RequantConfig
@@ -68,12 +73,16 @@ class EngineProfile:
     leaky_relu: str = "unsupported"
     sigmoid: str = "unsupported"
     mac_u8s8: str = "exact"
+    gemm_requant: RequantConfig | None = None
     saturation: str = "saturate"
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.requant, RequantConfig):
             raise ConfigError(f"profile {self.name!r}: requant must be a RequantConfig")
+        if self.gemm_requant is not None and not isinstance(self.gemm_requant, RequantConfig):
+            raise ConfigError(f"profile {self.name!r}: gemm_requant must be a RequantConfig "
+                              "or None")
         for op in TABLE_OPS[2:]:
             v = getattr(self, op)
             if v not in ARITHMETIC:
@@ -88,13 +97,22 @@ class EngineProfile:
         """True when the non-MAC ops run ONNX Runtime's kernels (engine ops)."""
         return self.add.startswith("ort_")
 
+    def mac_requant(self, op: str) -> RequantConfig:
+        """The §8 datapath of a ``conv`` or ``gemm`` output under this profile."""
+        if op.startswith("gemm") and self.gemm_requant is not None:
+            return self.gemm_requant
+        return self.requant
+
     def table(self) -> dict[str, str]:
         """{op type: arithmetic} as recorded in reports and vector manifests."""
-        mac = f"§8 requant mode {self.requant.mode!r}"
-        if self.requant.mode in ("dyadic", "custom"):
-            mac += (f" ({self.requant.multiplier_bits}-bit multiplier, "
-                    f"{self.requant.rounding})")
-        return {"conv": mac, "gemm": mac, "add": self.add, "avgpool": self.avgpool,
+        def mac(cfg: RequantConfig) -> str:
+            text = f"§8 requant mode {cfg.mode!r}"
+            if cfg.mode in ("dyadic", "custom"):
+                text += f" ({cfg.multiplier_bits}-bit multiplier, {cfg.rounding})"
+            return text
+
+        return {"conv": mac(self.requant), "gemm": mac(self.mac_requant("gemm")),
+                "add": self.add, "avgpool": self.avgpool,
                 "global_avgpool": self.global_avgpool, "concat": self.concat,
                 "input": self.input, "mul": self.mul, "leaky_relu": self.leaky_relu,
                 "sigmoid": self.sigmoid, "mac_u8s8": self.mac_u8s8,
@@ -120,6 +138,24 @@ _ORT_SOURCES = (
 )
 
 
+_LITERT_SOURCES = (
+    "LiteRT tflite/kernels/register_ref.cc (BuiltinRefOpResolver: the *_REF registrations)",
+    "tflite/kernels/internal/common.cc (MultiplyByQuantizedMultiplier, double rounding "
+    "without TFLITE_SINGLE_ROUNDING)",
+    "tflite/kernels/internal/reference/integer_ops/conv.h, depthwise_conv.h",
+    "tflite/kernels/fully_connected.cc (FullyConnectedInt8 / FullyConnectedPerChannelInt8, "
+    "kReference), tflite/kernels/internal/reference/integer_ops/fully_connected.h "
+    "(float-scale overloads: round(double(acc) * effective_output_scale))",
+    "tflite/kernels/add.cc, internal/reference/integer_ops/add.h (left shift 20)",
+    "tflite/kernels/mul.cc, internal/reference/integer_ops/mul.h",
+    "tflite/kernels/internal/reference/integer_ops/pooling.h (AveragePool, MaxPool)",
+    "tflite/kernels/reduce.cc (PrepareMeanOrSum, EvalQuantizedMean), "
+    "internal/reference/reduce.h (QuantizedMeanOrSum)",
+    "tflite/kernels/internal/reference/quantize.h (AffineQuantize), kernel_util.cc "
+    "(CalculateActivationRangeQuantized)",
+)
+
+
 def _mode_profile(mode: str) -> EngineProfile:
     return EngineProfile(mode, RequantConfig(mode=mode),
                          sources=("specs/arithmetic.md §8, §10",))
@@ -129,6 +165,10 @@ def _mode_profile(mode: str) -> EngineProfile:
 #: :func:`profile_for_requant`.
 PROFILES: Mapping[str, EngineProfile] = MappingProxyType({
     **{m: _mode_profile(m) for m in ("tflite", "tflite_single", "float32", "dyadic")},
+    "litert_ref": EngineProfile(
+        "litert_ref", RequantConfig(mode="tflite"), gemm_requant=RequantConfig(mode="float64"),
+        avgpool="litert_avgpool", global_avgpool="litert_mean", mul="litert_mul",
+        input="litert_quantize", sources=_LITERT_SOURCES),
     "ort_cpu": EngineProfile(
         "ort_cpu", RequantConfig(mode="float32"), add="ort_qlinear_add",
         avgpool="ort_qlinear_avgpool", global_avgpool="ort_qlinear_global_avgpool",

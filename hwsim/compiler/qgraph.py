@@ -63,6 +63,9 @@ QOPS: dict[str, int | None] = {
     "qlinear_sigmoid": 1,
     "conv_u8s8": 1,
     "gemm_u8s8": 1,
+    # LiteRT reference-kernel ops (specs/arithmetic.md §11.3; hwsim.reference.litert_ops)
+    "litert_avgpool": 1,
+    "litert_mul": 2,
 }
 
 #: Ops whose output shares the input's scale and zero point (no requantization).
@@ -278,7 +281,11 @@ def quantize_feeds(g: QGraph, feeds: Mapping[str, np.ndarray],
             raise ModelError(f"missing input {name!r}; the graph takes {list(g.inputs)}")
         x = np.asarray(feeds[name])
         tq = tensors[name]
-        if x.dtype.kind == "f" and ort_input:
+        if x.dtype.kind == "f" and prof is not None and prof.input == "litert_quantize":
+            from hwsim.reference.litert_ops import litert_quantize  # arithmetic §11.3.7
+
+            codes[name] = litert_quantize(x, tq.scale, tq.zero_point, tq.dtype)
+        elif x.dtype.kind == "f" and ort_input:
             from hwsim.reference.engine_ops import quantize_linear
 
             codes[name] = quantize_linear(x, tq.scale, tq.zero_point, tq.dtype)

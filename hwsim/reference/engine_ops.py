@@ -283,6 +283,8 @@ def logistic_f32(x: np.ndarray) -> np.ndarray:
 
 Kernel = Callable[..., np.ndarray]
 
+from hwsim.reference.litert_ops import LITERT_KERNELS  # noqa: E402
+
 
 def _run_add(node, codes, tensors):  # noqa: ANN001, ANN202 - golden run_node protocol
     a, b = node.inputs
@@ -363,4 +365,5 @@ ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_sigmoid": _run_sigmoid,
     "conv_u8s8": _run_mac_u8s8,
     "gemm_u8s8": _run_mac_u8s8,
+    **LITERT_KERNELS,  # LiteRT reference-kernel ops, arithmetic §11.3
 }

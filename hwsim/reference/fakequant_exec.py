@@ -46,7 +46,8 @@ from hwsim.exact.matmul import (
 from hwsim.reference.golden_exec import ExecResult
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
-_MODE_ROUNDING = {"tflite": "half_away", "tflite_single": "half_up", "float32": "half_even"}
+_MODE_ROUNDING = {"tflite": "half_away", "tflite_single": "half_up", "float32": "half_even",
+                  "float64": "half_away"}
 
 
 def round_float(v: np.ndarray, rounding: str) -> np.ndarray:

@@ -1,0 +1,320 @@
+"""`.tflite` import under the ``litert_ref`` profile, bit-exact against LiteRT's reference
+kernels (specs/arithmetic.md §8.7, §11.3; specs/ir.md §10).
+
+Models are built here with :class:`hwsim.frontends.tflite_write.TfliteBuilder` (no
+TensorFlow): seeded random int8 weights, per-tensor and per-channel scales, biases that
+drive accumulators negative, and output scales placed so that multipliers sit next to the
+rounding edges (real scales just below a power of two, where QuantizeMultiplier rounds M up
+to 2^31). Every output of every op type is compared with LiteRT ``BUILTIN_REF``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("tflite")
+
+from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
+
+from hwsim.errors import ModelError  # noqa: E402
+from hwsim.frontends.tflite import load_tflite  # noqa: E402
+from hwsim.frontends.tflite_write import TfliteBuilder  # noqa: E402
+from hwsim.reference.golden_exec import run_golden  # noqa: E402
+
+
+def litert_run(model: bytes, x: np.ndarray) -> np.ndarray:
+    it = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"])
+
+
+def compare(model: bytes, x: np.ndarray) -> tuple[int, int]:
+    """(outputs compared, mismatches) of hwsim golden vs LiteRT on input codes ``x``."""
+    im = load_tflite(model)
+    ref = litert_run(model, x)
+    got = im.model_outputs(run_golden(im.qgraph, im.feeds(x)).codes)
+    (y,) = got.values()
+    assert y.shape == ref.shape
+    return int(ref.size), int(np.count_nonzero(y != ref))
+
+
+def _edge_scale(rng: np.random.Generator, real: np.ndarray | float) -> float:
+    """An output scale s_out such that real/s_out sits at an awkward multiplier: half the
+    time just below a power of two (M rounds to 2^31), else random."""
+    r = float(np.max(real))
+    if rng.random() < 0.5:
+        target = 2.0 ** -int(rng.integers(6, 10)) * (1 - 2.0 ** -int(rng.integers(28, 34)))
+    else:
+        target = float(rng.uniform(0.002, 0.02))
+    return float(np.float32(r / target))
+
+
+def _act(rng: np.random.Generator) -> str:
+    return str(rng.choice(["NONE", "RELU", "RELU6"]))
+
+
+def _mac_model(rng: np.random.Generator, kind: str, per_channel: bool, batch: int
+               ) -> tuple[bytes, tuple[int, ...]]:
+    b = TfliteBuilder()
+    h = w = int(rng.integers(5, 9))
+    c = int(rng.integers(2, 6))
+    s_x = float(np.float32(rng.uniform(0.01, 0.1)))
+    z_x = int(rng.integers(-20, 20))
+    if kind == "fc":
+        k, m = int(rng.integers(16, 80)), int(rng.integers(8, 40))
+        xshape: tuple[int, ...] = (batch, k)
+        wshape: tuple[int, ...] = (m, k)
+        qdim = 0
+    elif kind == "conv":
+        m, kh = int(rng.integers(3, 9)), int(rng.choice([1, 3]))
+        xshape, wshape, qdim = (batch, h, w, c), (m, kh, kh, c), 0
+    else:  # depthwise
+        mult, kh = int(rng.integers(1, 3)), 3
+        m = c * mult
+        xshape, wshape, qdim = (batch, h, w, c), (1, kh, kh, m), 3
+    ws = (rng.uniform(0.002, 0.02, m) if per_channel else np.full(1, rng.uniform(0.002, 0.02)))
+    ws = ws.astype(np.float32)
+    x = b.tensor("x", xshape, "int8", scale=s_x, zero_point=z_x)
+    wq = rng.integers(-127, 128, wshape)
+    wt = b.tensor("w", wshape, "int8", scale=ws, zero_point=np.zeros(ws.size, np.int64),
+                  quantized_dimension=qdim, data=wq)
+    bias_s = (np.float32(s_x) * ws).astype(np.float32)
+    bt = b.tensor("b", (m,), "int32", scale=np.broadcast_to(bias_s, (m,)),
+                  zero_point=np.zeros(m, np.int64), data=rng.integers(-30000, 30000, m))
+    s_out = _edge_scale(rng, s_x * ws)
+    act = _act(rng)
+    if kind == "fc":
+        yshape: tuple[int, ...] = (batch, m)
+        y = b.tensor("y", yshape, "int8", scale=s_out, zero_point=int(rng.integers(-30, 30)))
+        b.op("FULLY_CONNECTED", [x, wt, bt], [y], FusedActivationFunction=act)
+    else:
+        stride = int(rng.integers(1, 3))
+        pad = str(rng.choice(["SAME", "VALID"]))
+        kh = wshape[1]
+        oh = -(-h // stride) if pad == "SAME" else (h - kh + stride) // stride
+        yshape = (batch, oh, oh, m)
+        y = b.tensor("y", yshape, "int8", scale=s_out, zero_point=int(rng.integers(-30, 30)))
+        opts = dict(Padding=pad, StrideW=stride, StrideH=stride, FusedActivationFunction=act,
+                    DilationWFactor=1, DilationHFactor=1)
+        if kind == "conv":
+            b.op("CONV_2D", [x, wt, bt], [y], **opts)
+        else:
+            b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], DepthMultiplier=m // c, **opts)
+    return b.finish([x], [y]), xshape
+
+
+def _codes(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-128, 128, shape).astype(np.int8)
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc"])
+def test_mac_ops_bit_exact_vs_litert(kind: str) -> None:
+    """CONV_2D (§8.1), DEPTHWISE_CONV_2D (§8.1) and FULLY_CONNECTED (§8.7): per-tensor and
+    per-channel, ≥ 100,000 outputs each, zero mismatches."""
+    rng = np.random.default_rng({"conv": 1, "depthwise": 2, "fc": 3}[kind])
+    total = bad = 0
+    seed = 0
+    while total < 100_000:
+        model, xshape = _mac_model(rng, kind, per_channel=seed % 2 == 0, batch=64)
+        n, m = compare(model, _codes(rng, xshape))
+        total, bad, seed = total + n, bad + m, seed + 1
+    assert total >= 100_000 and bad == 0, (total, bad)
+
+
+def _fc_pow2_model(rng: np.random.Generator, batch: int) -> tuple[bytes, tuple[int, ...]]:
+    """FULLY_CONNECTED with power-of-two scales: acc·eff lands exactly on halves."""
+    b = TfliteBuilder()
+    k, m = 24, 16
+    x = b.tensor("x", (batch, k), "int8", scale=2.0**-4, zero_point=3)
+    w = b.tensor("w", (m, k), "int8", scale=2.0**-7, zero_point=0,
+                 data=rng.integers(-127, 128, (m, k)))
+    y = b.tensor("y", (batch, m), "int8", scale=2.0**-3, zero_point=0)
+    b.op("FULLY_CONNECTED", [x, w, -1], [y])
+    return b.finish([x], [y]), (batch, k)
+
+
+def test_fc_is_float64_not_an_integer_mode() -> None:
+    """§8.7: LiteRT's reference FULLY_CONNECTED (one float64 product, half away from zero)
+    differs from `tflite` (random scales: double rounding) and from `tflite_single`
+    (negative ties, half up) — the reason the profile gives gemm its own datapath."""
+    from hwsim.arith import RequantConfig
+    from hwsim.compiler.profiles import EngineProfile
+
+    rng = np.random.default_rng(7)
+    cases = [_mac_model(rng, "fc", per_channel=True, batch=256) for _ in range(4)]
+    cases.append(_fc_pow2_model(rng, 256))
+    diffs = {"tflite": 0, "tflite_single": 0}
+    for model, xshape in cases:
+        x = _codes(rng, xshape)
+        ref = litert_run(model, x)
+        for mode in diffs:
+            im = load_tflite(model, profile=EngineProfile(mode, RequantConfig(mode=mode)))
+            (y,) = im.model_outputs(run_golden(im.qgraph, im.feeds(x)).codes).values()
+            diffs[mode] += int(np.count_nonzero(y != ref))
+        im = load_tflite(model)
+        (y,) = im.model_outputs(run_golden(im.qgraph, im.feeds(x)).codes).values()
+        np.testing.assert_array_equal(y, ref)
+    assert diffs["tflite"] > 0 and diffs["tflite_single"] > 0, diffs
+
+
+def _elementwise_model(rng: np.random.Generator, kind: str, batch: int
+                       ) -> tuple[bytes, tuple[int, ...]]:
+    """ADD / MUL of a conv output and the input, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN."""
+    b = TfliteBuilder()
+    h = int(rng.integers(6, 12))
+    c = int(rng.integers(2, 6))
+    s_x = float(np.float32(rng.uniform(0.01, 0.1)))
+    z_x = int(rng.integers(-40, 40))
+    xshape = (batch, h, h, c)
+    x = b.tensor("x", xshape, "int8", scale=s_x, zero_point=z_x)
+    if kind in ("add", "mul"):
+        # second operand: a 1x1 conv of x (another scale and zero point)
+        ws = np.float32(rng.uniform(0.005, 0.02))
+        wt = b.tensor("w", (c, 1, 1, c), "int8", scale=ws, zero_point=0,
+                      data=rng.integers(-127, 128, (c, 1, 1, c)))
+        s_c = float(np.float32(rng.uniform(0.01, 0.2)))
+        cv = b.tensor("c", xshape, "int8", scale=s_c, zero_point=int(rng.integers(-30, 30)))
+        bt = b.tensor("b", (c,), "int32", scale=np.float32(s_x) * ws, zero_point=0,
+                      data=rng.integers(-3000, 3000, c))
+        b.op("CONV_2D", [x, wt, bt], [cv], Padding="SAME", StrideW=1, StrideH=1,
+             DilationWFactor=1, DilationHFactor=1)
+        lo, hi = (0.3, 3.0) if kind == "add" else (0.0005, 0.01)
+        s_y = float(np.float32(rng.uniform(lo, hi) * max(s_x, s_c)))
+        y = b.tensor("y", xshape, "int8", scale=s_y, zero_point=int(rng.integers(-30, 30)))
+        b.op(kind.upper(), [x, cv], [y], FusedActivationFunction=_act(rng))
+        return b.finish([x], [y]), xshape
+    if kind == "mean":
+        keep = bool(rng.integers(0, 2))
+        s_y = float(np.float32(s_x * rng.uniform(0.2, 2.0)))
+        ax = b.tensor("axes", (2,), "int32", data=np.array([1, 2]))
+        y = b.tensor("y", (batch, 1, 1, c) if keep else (batch, c), "int8", scale=s_y,
+                     zero_point=int(rng.integers(-30, 30)))
+        b.op("MEAN", [x, ax], [y], KeepDims=keep)
+        return b.finish([x], [y]), xshape
+    k = int(rng.integers(2, 4))
+    stride = int(rng.integers(1, 3))
+    pad = str(rng.choice(["SAME", "VALID"]))
+    oh = -(-h // stride) if pad == "SAME" else (h - k + stride) // stride
+    y = b.tensor("y", (batch, oh, oh, c), "int8", scale=s_x, zero_point=z_x)
+    b.op("AVERAGE_POOL_2D" if kind == "avgpool" else "MAX_POOL_2D", [x], [y], Padding=pad,
+         StrideW=stride, StrideH=stride, FilterWidth=k, FilterHeight=k,
+         FusedActivationFunction=_act(rng))
+    return b.finish([x], [y]), xshape
+
+
+@pytest.mark.parametrize("kind", ["add", "mul", "avgpool", "maxpool", "mean"])
+def test_elementwise_and_pooling_bit_exact_vs_litert(kind: str) -> None:
+    """ADD (§10.1, L = 20), MUL (§11.3.6), AVERAGE_POOL_2D (§11.3.4), MAX_POOL_2D, MEAN
+    (§11.3.5): ≥ 100,000 outputs each, zero mismatches."""
+    rng = np.random.default_rng({"add": 11, "mul": 12, "avgpool": 13, "maxpool": 14,
+                                 "mean": 15}[kind])
+    total = bad = 0
+    while total < 100_000:
+        batch = 2048 if kind == "mean" else 64
+        model, xshape = _elementwise_model(rng, kind, batch)
+        n, m = compare(model, _codes(rng, xshape))
+        total, bad = total + n, bad + m
+    assert bad == 0, (total, bad)
+
+
+def small_cnn(rng: np.random.Generator, batch: int = 1) -> bytes:
+    """float32 input -> QUANTIZE -> PAD -> CONV_2D (relu6, per channel) -> DEPTHWISE_CONV_2D
+    -> ADD (relu) -> MAX_POOL_2D -> AVERAGE_POOL_2D -> CONCATENATION -> RESHAPE ->
+    FULLY_CONNECTED -> DEQUANTIZE."""
+    b = TfliteBuilder()
+    s_in, z_in = 0.02, -5
+    xf = b.tensor("x", (batch, 8, 8, 2), "float32")
+    xq = b.tensor("xq", (batch, 8, 8, 2), "int8", scale=s_in, zero_point=z_in)
+    b.op("QUANTIZE", [xf], [xq])
+    pads = b.tensor("pads", (4, 2), "int32", data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]]))
+    xp = b.tensor("xp", (batch, 10, 10, 2), "int8", scale=s_in, zero_point=z_in)
+    b.op("PAD", [xq, pads], [xp])
+
+    def conv(name: str, x: int, cin: int, cout: int, s_x: float, s_y: float, z_y: int,
+             hw: int, pad: str, act: str, depthwise: bool = False) -> int:
+        ws = rng.uniform(0.005, 0.02, cout).astype(np.float32)
+        shape = (1, 3, 3, cout) if depthwise else (cout, 3, 3, cin)
+        w = b.tensor(name + "_w", shape, "int8", scale=ws, zero_point=np.zeros(cout, np.int64),
+                     quantized_dimension=3 if depthwise else 0,
+                     data=rng.integers(-127, 128, shape))
+        bias = b.tensor(name + "_b", (cout,), "int32", scale=np.float32(s_x) * ws,
+                        zero_point=np.zeros(cout, np.int64),
+                        data=rng.integers(-2000, 2000, cout))
+        y = b.tensor(name, (batch, hw, hw, cout), "int8", scale=s_y, zero_point=z_y)
+        opts = dict(Padding=pad, StrideW=1, StrideH=1, FusedActivationFunction=act,
+                    DilationWFactor=1, DilationHFactor=1)
+        if depthwise:
+            b.op("DEPTHWISE_CONV_2D", [x, w, bias], [y], DepthMultiplier=1, **opts)
+        else:
+            b.op("CONV_2D", [x, w, bias], [y], **opts)
+        return y
+
+    c1 = conv("c1", xp, 2, 6, s_in, 0.05, -100, 8, "VALID", "RELU6")
+    c2 = conv("c2", c1, 6, 6, 0.05, 0.04, 3, 8, "SAME", "NONE", depthwise=True)
+    a = b.tensor("a", (batch, 8, 8, 6), "int8", scale=0.06, zero_point=-2)
+    b.op("ADD", [c1, c2], [a], FusedActivationFunction="RELU")
+    mp = b.tensor("mp", (batch, 4, 4, 6), "int8", scale=0.06, zero_point=-2)
+    b.op("MAX_POOL_2D", [a], [mp], Padding="VALID", StrideW=2, StrideH=2, FilterWidth=2,
+         FilterHeight=2)
+    ap = b.tensor("ap", (batch, 4, 4, 6), "int8", scale=0.06, zero_point=-2)
+    b.op("AVERAGE_POOL_2D", [mp], [ap], Padding="SAME", StrideW=1, StrideH=1, FilterWidth=3,
+         FilterHeight=3)
+    cat = b.tensor("cat", (batch, 4, 4, 12), "int8", scale=0.06, zero_point=-2)
+    b.op("CONCATENATION", [mp, ap], [cat], Axis=3)
+    fl = b.tensor("fl", (batch, 192), "int8", scale=0.06, zero_point=-2)
+    b.op("RESHAPE", [cat], [fl], NewShape=[batch, 192])
+    fw = rng.integers(-127, 128, (10, 192))
+    w = b.tensor("fc_w", (10, 192), "int8", scale=0.004, zero_point=0, data=fw)
+    fb = b.tensor("fc_b", (10,), "int32", scale=np.float32(0.06) * np.float32(0.004),
+                  zero_point=0, data=rng.integers(-500, 500, 10))
+    lq = b.tensor("logits_q", (batch, 10), "int8", scale=0.1, zero_point=4)
+    b.op("FULLY_CONNECTED", [fl, w, fb], [lq])
+    lf = b.tensor("logits", (batch, 10), "float32")
+    b.op("DEQUANTIZE", [lq], [lf])
+    return b.finish([xf], [lf])
+
+
+def test_small_cnn_end_to_end_200_inputs_and_cycle_model() -> None:
+    """A small CNN with every supported op, float input quantized as LiteRT's QUANTIZE
+    (§11.3.7), float output: LiteRT's dequantized logits equal hwsim's codes dequantized
+    (f32(s·(q − z))) on 200 inputs; the cycle model (fast and stepped) equals golden."""
+    from hwsim.sim.config import ArrayConfig
+    from hwsim.sim.graph import simulate_qgraph
+
+    rng = np.random.default_rng(21)
+    batch = 200
+    model = small_cnn(rng, batch)
+    im = load_tflite(model)
+    assert [n.op for n in im.qgraph.nodes].count("litert_avgpool") == 1
+    x = rng.normal(0, 1.0, (batch, 8, 8, 2)).astype(np.float32)
+    ref = litert_run(model, x)
+    gold = run_golden(im.qgraph, im.feeds(x))
+    (codes,) = im.model_outputs(gold.codes).values()
+    port = im.outputs[0]
+    deq = (np.float64(np.float32(port.scale)) * (codes - port.zero_point)).astype(np.float32)
+    assert ref.shape == deq.shape == (batch, 10)
+    np.testing.assert_array_equal(deq, ref)
+    assert len(np.unique(codes)) > 10  # not saturated: the comparison means something
+    feeds = im.feeds(x[:4])
+    g4 = run_golden(im.qgraph, feeds)
+    cfg = ArrayConfig(rows=4, cols=4, dataflow="ws")
+    for stepped in (False, True):
+        sim = simulate_qgraph(im.qgraph, feeds, cfg, stepped=stepped)
+        for name, val in g4.codes.items():
+            np.testing.assert_array_equal(sim.codes[name], val, err_msg=name)
+
+
+def test_unsupported_op_names_op_and_index() -> None:
+    b = TfliteBuilder()
+    x = b.tensor("x", (1, 4), "int8", scale=0.1, zero_point=0)
+    y = b.tensor("y", (1, 4), "int8", scale=0.1, zero_point=0)
+    b.op("RELU", [x], [y])
+    z = b.tensor("z", (1, 4), "int8", scale=1 / 256, zero_point=-128)
+    b.op("LOGISTIC", [y], [z])
+    with pytest.raises(ModelError, match=r"^operator 1 \(LOGISTIC\): not supported by the "
+                                         r"\.tflite importer; supported operators: .*RELU"):
+        load_tflite(b.finish([x], [z]))
