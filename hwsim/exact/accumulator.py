@@ -330,14 +330,14 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     plan = plan_product(amax, wmax, k)
     wf = w.astype(plan.dtype, copy=False)
     acc = np.empty((m, n), dtype=np.int64)
+    fused = k * amax * wmax + (int(np.abs(b64).max()) if b64.size else 0) <= F64_EXACT
     # Row chunks, one per thread (one fork-join for cast, product, bias and overflow).
     step = max(1, -(-m // threads())) if m * k * n >= PARALLEL_MIN_MACS else max(m, 1)
 
     def run(m0: int) -> tuple[int, int]:
         af = a[m0:m0 + step].astype(plan.dtype, copy=False)
         out = acc[m0:m0 + step]
-        out[...] = blocked_matmul(af, wf, plan)
-        out += b64[None, :]
+        _add_bias(blocked_matmul(af, wf, plan), b64[None, :], out, fused)
         seq = _resolve(af, wf, b64, acc_bits, policy, amax, wmax)
         out[seq.ms, seq.ns] = seq.values
         return int(seq.events.sum()), seq.first
