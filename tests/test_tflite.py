@@ -318,3 +318,32 @@ def test_unsupported_op_names_op_and_index() -> None:
     with pytest.raises(ModelError, match=r"^operator 1 \(LOGISTIC\): not supported by the "
                                          r"\.tflite importer; supported operators: .*RELU"):
         load_tflite(b.finish([x], [z]))
+
+
+def test_cli_verify_tflite_json_pairs(tmp_path, capsys) -> None:
+    """`hwsim verify MODEL.tflite --inputs X.npy --json`: pairs litert_vs_golden (float
+    inputs quantized by the model's QUANTIZE), golden_vs_cycle; integer codes fed as codes
+    to an int8-input model; exit 0."""
+    import json
+
+    from hwsim.cli import main
+
+    rng = np.random.default_rng(31)
+    path = tmp_path / "cnn.tflite"
+    path.write_bytes(small_cnn(rng, 1))
+    x = rng.normal(0, 1.0, (6, 8, 8, 2)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["verify", str(path), "--inputs", str(tmp_path / "x.npy"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["profile"]["name"] == "litert_ref" and rep["samples"] == 6
+    p = rep["pairs"]["litert_vs_golden"]
+    assert (p["total"], p["mismatches"], p["max_abs_lsb"]) == (60, 0, 0)
+    assert rep["pairs"]["golden_vs_cycle"]["mismatches"] == 0
+    assert rep["pairs"]["golden_vs_cycle"]["total"] > 60
+    model, xshape = _mac_model(rng, "conv", per_channel=True, batch=4)
+    (tmp_path / "conv.tflite").write_bytes(model)
+    np.save(tmp_path / "q.npy", _codes(rng, (8,) + xshape[1:]))
+    assert main(["verify", str(tmp_path / "conv.tflite"), "--inputs",
+                 str(tmp_path / "q.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "litert vs golden 0/" in out and "litert_vs_golden" in out

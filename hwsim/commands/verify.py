@@ -79,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if str(args.model).endswith(".tflite"):  # LiteRT model (issue 12): hwsim.verify_tflite
+        from hwsim.verify_tflite import run_cli
+
+        return run_cli(args)
     from hwsim.compiler.profiles import host_ort_profile
     from hwsim.progress import progress_scope
     from hwsim.verify import load_model, resolve_data, summary_line, verify_graph
