@@ -118,7 +118,8 @@ def test_report_and_run_compile_the_same_graph_for_an_array(tmp_path) -> None:
 
     config = ArrayConfig(rows=4, cols=4, dataflow="ws", weight_bits=4)
     src = ModelSource(str(tiny_onnx(tmp_path / "m.onnx")))
-    graph, data = load_source(src)
+    loaded, data = load_source(src)
+    graph = loaded.graph
     via_report = compile_for_array(graph, data.calib, src, config)
     via_run = quantize_static(graph, calibration_batches(single_input(graph), data.calib),
                               quantize_config_for(config))

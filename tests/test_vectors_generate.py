@@ -57,7 +57,8 @@ def vec(model, tmp_path_factory) -> Path:
 def test_vectors_equal_golden_model(model, vec):
     """§4: stored accumulators and outputs equal the integer golden model's (tolerance 0)."""
     src = ModelSource(str(model))
-    graph, data = load_source(src)
+    loaded, data = load_source(src)
+    graph = loaded.graph
     qg = compile_for_array(graph, data.calib, src, ARRAY)
     gold = run_golden(qg, {"x": data.inputs[3:4]})
     assert layer_names(vec) == ["conv1", "fc"]

@@ -9,8 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.commands.options import batch_of, check_output_path, progress_enabled
-from hwsim.commands.verify import add_quant_options, options
+from hwsim.commands.options import (
+    add_array_options,
+    add_data_options,
+    add_model_argument,
+    add_quant_options,
+    add_run_options,
+    batch_of,
+    check_output_path,
+    loaded_from_args,
+    progress_enabled,
+)
+from hwsim.commands.verify import options
 from hwsim.errors import EXIT_OK
 
 #: Output formats of ``--format``.
@@ -24,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "write QMODEL.json + QMODEL.npz (--format hwsim, default) or a QDQ / "
                     "QOperator ONNX model (--format qdq|qoperator; needs the float32 "
                     "datapath of --profile ort_cpu).")
+    add_model_argument(p)
+    add_data_options(p, labels=False,
+                     samples_help="calibrate on the first N inputs (default all)")
     add_quant_options(p)
+    add_array_options(p, energy=False)
+    add_run_options(p)
     p.add_argument("--out", "-o", required=True, metavar="OUT",
                    help="output file (QMODEL.json for hwsim, OUT.onnx otherwise)")
     p.add_argument("--format", default="hwsim", choices=FORMATS,
@@ -33,29 +48,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_any(args: argparse.Namespace, opts) -> object:  # noqa: ANN001
-    """The integer graph of MODEL: hwsim JSON, quantized ONNX, or a quantized float ONNX."""
-    if str(args.model).endswith(".json"):
-        from hwsim.compiler.serialize import load_qgraph
-
-        return load_qgraph(args.model)
-    from hwsim.compiler.profiles import host_ort_profile
-    from hwsim.verify_onnx import quantized_model
-
-    imported = quantized_model(args.model, args.profile or host_ort_profile())
-    if imported is not None:
-        return imported.qgraph
+    """The integer graph of MODEL: a quantized source as it is, a float model calibrated
+    (hwsim.sources) and quantized."""
+    loaded = loaded_from_args(args)
+    if loaded.quantized:
+        return loaded.qgraph
     from hwsim.progress import progress_scope
-    from hwsim.verify import build_qgraph, load_model, resolve_data
+    from hwsim.sources import source_data
+    from hwsim.verify import build_qgraph
 
-    graph = load_model(args.model)
     calib = None
     if not opts.dynamic:
-        data = resolve_data(args.model, graph, args.calib, None, None, evaluate=False)
+        data = source_data(loaded, args.calib, args.inputs, None, seed=args.seed,
+                           evaluate=False)
         for w in data.warnings:
             print(f"hwsim quantize: warning: {w}", file=sys.stderr)
-        calib = data.calib
+        calib = data.calib if not args.samples else data.calib[:args.samples]
     with progress_scope(progress_enabled(args)):
-        return build_qgraph(graph, calib, opts, batch_of(args))
+        return build_qgraph(loaded.graph, calib, opts, batch_of(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,23 +1,28 @@
 """``hwsim report``: simulate a model on an array and write Markdown / HTML / JSON / CSV.
 
 Argument parsing only; the work is :func:`hwsim.report.evaluate.evaluate` and
-:func:`hwsim.report.write_report`. The model options below are shared with ``hwsim
-vectors`` and ``hwsim sweep``.
+:func:`hwsim.report.write_report`. Options come from :mod:`hwsim.commands.options`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from hwsim.commands.options import (
+    add_array_options,
+    add_data_options,
+    add_json_option,
+    add_model_argument,
+    add_quant_options,
     add_run_options,
+    array_from_args,
     batch_of,
     check_output_path,
     nonneg_int,
-    positive_int,
     progress_enabled,
+    source_from_args,
+    table_from_args,
 )
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK, HwsimError
 
@@ -35,61 +40,11 @@ def report_formats(text: str) -> tuple[str, ...]:
                          f"{','.join(REPORT_FORMATS)}")
     return formats
 
-MODEL_HELP = "float ONNX model, or 'digits' for the built-in demo CNN"
-
-
 def add_model_options(p: argparse.ArgumentParser, model_required: bool = True) -> None:
-    """MODEL plus the data and quantization options of a :class:`ModelSource`."""
-    p.add_argument("model", metavar="MODEL", nargs=None if model_required else "?",
-                   help=MODEL_HELP)
-    p.add_argument("--calib", metavar="X.npy", help="calibration inputs (float, NCHW)")
-    p.add_argument("--inputs", metavar="X.npy", help="evaluation inputs (float, NCHW)")
-    p.add_argument("--labels", metavar="Y.npy", help="labels of --inputs (accuracy)")
-    p.add_argument("--samples", type=positive_int, default=None, metavar="N",
-                   help="evaluate at most N inputs (default all)")
-    p.add_argument("--seed", type=nonneg_int, default=0,
-                   help="seed of random inputs (default 0)")
-    p.add_argument("--weights", default=None, choices=("int8", "int4", "int4_block"),
-                   help="weight format (default: int8 per channel, or int4 for a 4..7-bit "
-                        "weight port)")
-    p.add_argument("--observer", default="minmax",
-                   choices=("minmax", "moving_average", "percentile", "mse", "entropy"),
-                   help="activation observer (default minmax)")
-
-
-def add_array_options(p: argparse.ArgumentParser, energy: bool = True) -> None:
-    """--array (and --energy unless ``energy`` is False)."""
-    p.add_argument("--array", metavar="ARRAY.toml",
-                   help="array configuration (default: 16x16 weight-stationary, "
-                        "as examples/arrays/ws16x16.toml)")
-    if energy:
-        p.add_argument("--energy", metavar="TABLE.toml",
-                       help="energy table (default: Horowitz ISSCC 2014, 45 nm)")
-
-
-def source_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`hwsim.report.evaluate.ModelSource` the options describe."""
-    from hwsim.report.evaluate import ModelSource
-
-    return ModelSource(model=args.model, calib=args.calib, inputs=args.inputs,
-                       labels=args.labels, samples=args.samples or 0, seed=args.seed,
-                       weights=args.weights, observer=args.observer)
-
-
-def array_from_args(args: argparse.Namespace) -> Any:
-    """The ArrayConfig of --array (default 16x16 ws)."""
-    from hwsim.sim.config import ArrayConfig, load_array_config
-
-    if args.array:
-        return load_array_config(args.array)
-    return ArrayConfig(rows=16, cols=16, dataflow="ws")
-
-
-def table_from_args(args: argparse.Namespace) -> Any:
-    """The EnergyTable of --energy (default Horowitz 45 nm)."""
-    from hwsim.energy import HOROWITZ_45NM, load_energy_table
-
-    return load_energy_table(args.energy) if args.energy else HOROWITZ_45NM
+    """MODEL, the data options and the quantization options (hwsim.commands.options)."""
+    add_model_argument(p, required=model_required)
+    add_data_options(p)
+    add_quant_options(p)
 
 
 def stderr_progress(command: str):  # noqa: ANN201 - a Callable[[str], None]
@@ -122,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the executor cross-check (performance and energy only)")
     p.add_argument("--stepped-samples", type=nonneg_int, default=1, metavar="N",
                    help="inputs also run on the cycle-stepped model (default 1)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_json_option(p)
     add_run_options(p)
     p.set_defaults(func=run)
 

@@ -1,5 +1,6 @@
-"""``hwsim run``: quantize a float ONNX model for an array and simulate it layer by layer.
-Argument parsing only; the work is :mod:`hwsim.sim` (specs/cycle_model.md)."""
+"""``hwsim run``: simulate a model on an array layer by layer (a float model is quantized
+for the array first). Argument parsing only; the work is :mod:`hwsim.sim`
+(specs/cycle_model.md). Options come from :mod:`hwsim.commands.options`."""
 
 from __future__ import annotations
 
@@ -7,30 +8,41 @@ import argparse
 import json
 import sys
 
-from hwsim.commands.options import add_run_options, batch_of, positive_int, progress_enabled
+from hwsim.commands.options import (
+    add_array_options,
+    add_data_options,
+    add_json_option,
+    add_model_argument,
+    add_quant_options,
+    add_run_options,
+    array_from_args,
+    batch_of,
+    progress_enabled,
+    source_from_args,
+)
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run", help="simulate a model on a MAC array (cycles, counters, values)",
-        description="Quantize MODEL.onnx for the array of ARRAY.toml (its requantization "
-                    "unit and accumulator), simulate it and print per-layer cycles and "
-                    "counters (specs/cycle_model.md). Exit 1 if --check finds a difference "
-                    "from the integer golden model.")
-    p.add_argument("model", metavar="MODEL.onnx", help="float ONNX model")
-    p.add_argument("--array", required=True, metavar="ARRAY.toml",
-                   help="array configuration (e.g. examples/arrays/ws16x16.toml)")
-    p.add_argument("--inputs", metavar="X.npy", help="inputs to simulate (float, NCHW)")
-    p.add_argument("--calib", metavar="X.npy", help="calibration inputs (default: --inputs)")
-    p.add_argument("--samples", type=positive_int, default=1, metavar="N",
-                   help="number of inputs simulated (default 1), --batch at a time: each "
-                        "batch is one run on the array; cycles and counters are summed")
+        description="Quantize MODEL for the array of --array (its requantization unit and "
+                    "accumulator; a quantized model keeps its own qparams), simulate it and "
+                    "print per-layer cycles and counters (specs/cycle_model.md). Exit 1 if "
+                    "--check finds a difference from the integer golden model.")
+    add_model_argument(p)
+    add_data_options(p, labels=False,
+                     samples_help="inputs simulated (default 1; a model with a fixed leading "
+                                  "dimension D: runs of D inputs), --batch at a time: each "
+                                  "batch is one run on the array; cycles and counters are "
+                                  "summed")
+    add_quant_options(p)
+    add_array_options(p, energy=False)
     p.add_argument("--stepped", action="store_true",
                    help="cycle-stepped kernel instead of fast mode (same results, slower)")
     p.add_argument("--check", action="store_true",
                    help="also run the integer golden model and compare every tensor")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json_option(p)
     add_run_options(p)
     p.set_defaults(func=run)
 
@@ -40,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.sim.run import run_model, summary_lines
 
     with progress_scope(progress_enabled(args)):
-        report, warnings = run_model(args.model, args.array, inputs=args.inputs,
-                                     calib=args.calib, samples=args.samples,
-                                     stepped=args.stepped, check=args.check,
-                                     batch=batch_of(args))
+        report, warnings = run_model(source_from_args(args), array_from_args(args),
+                                     samples=args.samples or 1, stepped=args.stepped,
+                                     check=args.check, batch=batch_of(args),
+                                     array_name=args.array)
     for w in warnings:
         print(f"hwsim run: warning: {w}", file=sys.stderr)
     if args.json:

@@ -10,13 +10,15 @@ import json
 import sys
 
 from hwsim.commands.options import (
+    add_array_options,
+    add_json_option,
     add_progress_option,
     check_output_path,
     nonneg_int,
     progress_enabled,
 )
 from hwsim.commands.report import add_model_options
-from hwsim.errors import EXIT_OK, ResourceError
+from hwsim.errors import EXIT_OK, HwsimError, ResourceError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "--yes. Exit 2 on bad input (missing file, bad TOML, invalid grid).")
     add_model_options(p)
     p.add_argument("--grid", required=True, metavar="SWEEP.toml", help="the sweep grid")
+    add_array_options(p)
     p.add_argument("--out", default="hwsim-sweep", metavar="DIR",
                    help="output directory (default ./hwsim-sweep)")
     p.add_argument("--workers", type=nonneg_int, default=None, metavar="N",
@@ -41,13 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run a sweep estimated to take more than 10 minutes without asking")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (needs hwsim[dask])")
-    p.add_argument("--json", action="store_true", help="print every result as JSON")
+    add_json_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.commands.report import source_from_args
+    from hwsim.commands.options import source_from_args
     from hwsim.progress import bar
     from hwsim.report import table_text
     from hwsim.report.evaluate import load_source
@@ -61,17 +64,19 @@ def run(args: argparse.Namespace) -> int:
     )
 
     check_output_path(args.out)
-    grid = load_grid(args.grid)
+    grid = _grid_with_overrides(load_grid(args.grid), args)
     src = source_from_args(args)
-    graph, data = load_source(src)  # fail fast on a bad model or data, before any worker
-    _check_size(args, grid, graph)
+    loaded, data = load_source(src)  # fail fast on a bad model or data, before any worker
+    _check_size(args, grid, loaded)
     for w in data.warnings:
         print(f"hwsim sweep: warning: {w}", file=sys.stderr)
     # One bar over the design points (hwsim.progress); a Dask run reports no progress.
     with bar(len(grid_points(grid)), "sweep", unit="pt", enabled=progress_enabled(args)) as b:
         results = run_sweep(ModelWorkload(src), grid, workers=args.workers,
                             scheduler=args.scheduler, progress=lambda done, total: b.update(1))
-    written = write_sweep(args.out, results, title=f"{args.model}: energy vs cycles")
+    from pathlib import Path
+
+    written = write_sweep(args.out, results, title=f"{Path(args.model).name}: energy vs cycles")
     front = pareto_front(results)
     if args.json:
         print(json.dumps({"results": results, "pareto": [results[i]["index"] for i in front],
@@ -89,7 +94,27 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_size(args: argparse.Namespace, grid, graph) -> None:  # noqa: ANN001
+def _grid_with_overrides(grid, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    """The grid with --array as its base and --energy as its table, then the datapath
+    overrides (precedence: defaults < grid file < --array < command-line options)."""
+    import dataclasses
+
+    from hwsim.commands.options import array_from_args, table_from_args, with_overrides
+
+    if getattr(args, "acc_bits", None) is not None:
+        raise HwsimError("--acc-bits: a sweep takes accumulator widths from its grid "
+                         f"(acc_bits in {args.grid}); drop --acc-bits")
+    changes = {}
+    if args.array:
+        changes["base"] = array_from_args(args)
+    else:
+        changes["base"] = with_overrides(grid.base, args, f"the base array of {args.grid}")
+    if args.energy:
+        changes["energy_table"] = table_from_args(args)
+    return dataclasses.replace(grid, **changes)
+
+
+def _check_size(args: argparse.Namespace, grid, loaded) -> None:  # noqa: ANN001
     """Refuse, before starting, a grid whose results would not fit the memory limit, and
     ask for --yes when the estimated run time is past hwsim.sweep.CONFIRM_SECONDS."""
     import os
@@ -99,7 +124,11 @@ def _check_size(args: argparse.Namespace, grid, graph) -> None:  # noqa: ANN001
 
     n = grid.size
     workers = 1 if args.workers == 0 or args.scheduler else (args.workers or os.cpu_count() or 1)
-    est = estimate_seconds(n, graph_macs(graph), workers)
+    # a quantized source has no float graph: its weight count stands in for the MACs
+    macs = (graph_macs(loaded.graph) if loaded.graph is not None else
+            sum(int(nd.arrays["weight"].size) for nd in loaded.qgraph.nodes
+                if "weight" in nd.arrays))
+    est = estimate_seconds(n, macs, workers)
     if est > CONFIRM_SECONDS and not args.yes:
         hours = est / 3600
         raise ResourceError(

@@ -10,19 +10,20 @@ import json
 from pathlib import Path
 
 from hwsim.commands.options import (
+    add_array_options,
+    add_data_options,
+    add_json_option,
+    add_model_argument,
+    add_quant_options,
     add_run_options,
+    array_from_args,
     batch_of,
     check_output_path,
     nonneg_int,
     progress_enabled,
-)
-from hwsim.commands.report import (
-    add_array_options,
-    add_model_options,
-    array_from_args,
     source_from_args,
-    stderr_progress,
 )
+from hwsim.commands.report import stderr_progress
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK, HwsimError
 
 
@@ -37,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "an existing set instead (hashes, hex == npz, recomputation, regeneration "
                     "from the recorded model); exit 1 if it does not verify. Exit 2 on bad "
                     "input (missing file, bad TOML, unknown layer name).")
-    add_model_options(p, model_required=False)
+    add_model_argument(p, required=False)
+    add_data_options(p, labels=False, samples=False)
+    add_quant_options(p)
     add_array_options(p, energy=False)
     p.add_argument("--out", default="hwsim-vectors", metavar="DIR",
                    help="output directory (default ./hwsim-vectors)")
@@ -46,11 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="only these conv/gemm layers (--layers a b, or --layer a --layer b; "
                         "default all)")
     p.add_argument("--sample", type=nonneg_int, default=0, metavar="I",
-                   help="index of the evaluation input to simulate (default 0)")
+                   help="index of the evaluation input to simulate (default 0; for a model "
+                        "with a fixed leading dimension D: run I, inputs I*D .. I*D+D-1)")
     p.add_argument("--check", metavar="DIR", help="verify the vector set in DIR")
     p.add_argument("--no-regenerate", action="store_true",
                    help="with --check: skip regenerating from the recorded model")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_option(p)
     add_run_options(p)
     p.set_defaults(func=run)
 

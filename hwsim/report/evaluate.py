@@ -25,6 +25,7 @@ from hwsim.energy import HOROWITZ_45NM, EnergyTable, ModelEnergy, model_energy
 from hwsim.energy.from_sim import context_from_array, energy_counters
 from hwsim.errors import HwsimError
 from hwsim.report.data import ExactnessRow, LayerStats, ReportData
+from hwsim.sources import DEMO_MODEL, LoadedModel, model_path  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from hwsim.compiler.qgraph import QGraph
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     from hwsim.sim.config import ArrayConfig
     from hwsim.sim.graph import ModelResult
     from hwsim.verify import VerifyData
-
-#: Name that selects the built-in demo model (hwsim/data/digits_cnn.onnx).
-DEMO_MODEL = "digits"
 
 Progress = Callable[[str], None]
 
@@ -45,11 +43,7 @@ def _quiet(_: str) -> None:
 
 def resolve_model_path(model: str) -> Path:
     """``"digits"`` → the packaged demo ONNX file (hwsim.data); anything else is a path."""
-    if model == DEMO_MODEL:
-        from hwsim.data import demo_model_path
-
-        return demo_model_path()
-    return Path(model)
+    return model_path(model)
 
 
 def file_sha256(path: Path) -> str:
@@ -61,11 +55,14 @@ def file_sha256(path: Path) -> str:
 class ModelSource:
     """Where a model and its data come from, and how it is quantized (all JSON-able).
 
-    model: ONNX path or ``"digits"``; calib / inputs / labels: .npy paths or None (the demo
-    model brings its own data; otherwise seeded random inputs); samples: evaluate at most
-    this many inputs (0: all); seed: for random inputs; weights (None: what the array's
-    weight port carries, see hwsim.sim.run.quantize_config_for), observer: compiler choices
-    (hwsim.compiler.quantize.QuantizeConfig).
+    model: any MODEL of :mod:`hwsim.sources` (float ONNX, quantized ONNX, hwsim integer
+    graph JSON, ``"digits"``); calib / inputs / labels: .npy paths or None (the demo model
+    brings its own data; otherwise seeded random inputs); samples: evaluate at most this
+    many inputs (0: all); seed: for random inputs; weights (None: what the array's weight
+    port carries, see hwsim.sim.run.quantize_config_for), observer, act_dtype (None: the
+    array's activation port), narrow_range, qparams (external activation qparams JSON):
+    compiler choices of a float model (hwsim.compiler.quantize.QuantizeConfig); profile:
+    engine profile of a quantized ONNX import ("" : this machine's ONNX Runtime).
     """
 
     model: str
@@ -75,7 +72,11 @@ class ModelSource:
     samples: int = 0
     seed: int = 0
     weights: str | None = None
-    observer: str = "minmax"
+    observer: str | None = None
+    profile: str = ""
+    act_dtype: str | None = None
+    narrow_range: bool = False
+    qparams: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 0:
@@ -102,39 +103,50 @@ class Evaluation:
     timings: Mapping[str, float] = field(default_factory=dict)
 
 
-def load_source(src: ModelSource) -> tuple[Graph, VerifyData]:
-    """(float graph, :class:`hwsim.verify.VerifyData`) of a source; FileNotFoundError if the
-    model is missing. Data as ``hwsim verify`` chooses it (hwsim.verify.resolve_data): the
-    given .npy files, else the demo model's packaged calibration / test splits, else seeded
-    random inputs with a warning."""
-    from hwsim.verify import load_model, resolve_data
+def load_source(src: ModelSource) -> tuple[LoadedModel, VerifyData]:
+    """(loaded model, :class:`hwsim.verify.VerifyData`) of a source
+    (:func:`hwsim.sources.load_model_source`, :func:`hwsim.sources.source_data`):
+    FileNotFoundError if the model is missing; for a float model the given .npy files, else
+    the demo model's packaged calibration / test splits, else seeded random inputs with a
+    warning; a quantized model has no calibration set (``calib`` None)."""
+    from hwsim.sources import check_quantized_options, load_model_source, source_data
 
-    path = resolve_model_path(src.model)
-    if not path.is_file():
-        if src.model == DEMO_MODEL:
-            raise HwsimError(f"the demo model {path} is not installed")
-        if path.exists():
-            raise HwsimError(f"model {path}: is not a regular file (a directory?); expected "
-                             "an ONNX file or 'digits'")
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    graph = load_model(str(path))
-    data = resolve_data(str(path), graph, src.calib, src.inputs, src.labels, seed=src.seed)
-    return graph, data
+    loaded = load_model_source(src.model, profile=src.profile or None)
+    check_quantized_options(loaded, src.to_dict())
+    data = source_data(loaded, src.calib, src.inputs, src.labels, seed=src.seed)
+    return loaded, data
 
 
-def compile_for_array(graph: Graph, calib: np.ndarray, src: ModelSource,
-                      config: ArrayConfig, batch: int = DEFAULT_BATCH) -> QGraph:
-    """Static PTQ of ``graph`` for the array (hwsim.sim.run.quantize_config_for: its
-    activation width, requant unit, acc_bits and overflow policy) with the source's weight
-    format and observer; calibrated in batches of
+def compile_for_array(graph: Graph | LoadedModel, calib: np.ndarray | None,
+                      src: ModelSource, config: ArrayConfig,
+                      batch: int = DEFAULT_BATCH) -> QGraph:
+    """The integer graph that runs on ``config``. A quantized source: its own graph with the
+    array's accumulator (:func:`hwsim.sources.qgraph_for_array`). A float graph: static PTQ
+    for the array (hwsim.sim.run.quantize_config_for: its activation width, requant unit,
+    acc_bits and overflow policy) with the source's weight format, observer, activation
+    dtype, narrow range and external qparams; calibrated in batches of
     :func:`hwsim.verify.calibration_batch` inputs (specs/compiler.md §3.1)."""
     from hwsim.compiler.quantize import quantize_static
     from hwsim.sim.run import quantize_config_for
+    from hwsim.sources import qgraph_for_array
     from hwsim.verify import calibration_batch, calibration_batches, single_input
 
-    cfg = quantize_config_for(config, weights=src.weights, observer=src.observer)
+    if isinstance(graph, LoadedModel):
+        if graph.quantized:
+            return qgraph_for_array(graph.qgraph, config)
+        graph = graph.graph
+    observer = src.observer or "minmax"
+    cfg = quantize_config_for(config, weights=src.weights, observer=observer)
+    if src.act_dtype or src.narrow_range:
+        cfg = dataclasses.replace(cfg, act_dtype=src.act_dtype or cfg.act_dtype,
+                                  narrow_range=src.narrow_range)
+    given = None
+    if src.qparams:
+        from hwsim.compiler.quantize import load_qparams_json
+
+        given = load_qparams_json(src.qparams)
     return quantize_static(graph, calibration_batches(
-        single_input(graph), calib, calibration_batch(src.observer, batch)), cfg)
+        single_input(graph), calib, calibration_batch(observer, batch)), cfg, given)
 
 
 def layer_energy_counters(qgraph: QGraph, sim: ModelResult,
@@ -197,19 +209,76 @@ def _verify_rows(rep: Mapping[str, Any], checks: _CycleModelChecks) -> list[Exac
         ExactnessRow("golden", "fake-quant float64", "all tensors",
                      p["golden_vs_fakequant"]["mismatches"], p["golden_vs_fakequant"]["total"],
                      p["golden_vs_fakequant"]["max_abs_lsb"], normative=exact_mode),
-        ExactnessRow("golden", "fake-quant layer-wise", "all tensors",
-                     p["golden_vs_fakequant_layerwise"]["mismatches"],
-                     p["golden_vs_fakequant_layerwise"]["total"],
-                     p["golden_vs_fakequant_layerwise"]["max_abs_lsb"], normative=exact_mode),
-        ExactnessRow("golden", "cycle model (fast)", "all tensors", *checks.fast),
     ]
+    if "golden_vs_fakequant_layerwise" in p:
+        lw = p["golden_vs_fakequant_layerwise"]
+        rows.append(ExactnessRow("golden", "fake-quant layer-wise", "all tensors",
+                                 lw["mismatches"], lw["total"], lw["max_abs_lsb"],
+                                 normative=exact_mode))
+    rows.append(ExactnessRow("golden", "cycle model (fast)", "all tensors", *checks.fast))
     if checks.stepped_run:
         rows.append(ExactnessRow("golden", "cycle model (stepped)", "all tensors",
                                  *checks.stepped))
-    fl = p["golden_vs_float"]
-    rows.append(ExactnessRow("float32 (quantized)", "golden", "outputs", fl["mismatches"],
-                             fl["total"], fl["max_abs_lsb"], normative=False))
+    if "golden_vs_float" in p:  # a quantized source has no float model
+        fl = p["golden_vs_float"]
+        rows.append(ExactnessRow("float32 (quantized)", "golden", "outputs", fl["mismatches"],
+                                 fl["total"], fl["max_abs_lsb"], normative=False))
     return rows
+
+
+def fixed_batch(loaded: LoadedModel) -> int:
+    """Inputs of one run of the model: the declared leading dimension of its input when the
+    model fixes it (a GEMM declared ``[256, 256]`` runs 256 rows at once), else 1 (a
+    symbolic batch dimension, specs/ir.md §6)."""
+    return max(1, int(loaded.input_shape[0]))
+
+
+def verify_qgraph_only(qg: QGraph, inputs: np.ndarray, *, labels: np.ndarray | None = None,
+                       batch: int = DEFAULT_BATCH,
+                       on_batch: Any = None) -> dict[str, Any]:
+    """The cross-check of a quantized source (no float model): golden vs fake-quant on every
+    tensor and ``on_batch`` (the cycle model), streamed ``batch`` inputs at a time; the
+    report has ``pairs.golden_vs_fakequant``, ``exact_mode``, ``accuracy`` (with labels)
+    and ``ok`` like :func:`hwsim.verify.verify_graph`."""
+    from hwsim.progress import bar
+    from hwsim.reference.fakequant_exec import run_fakequant
+    from hwsim.reference.golden_exec import run_golden
+    from hwsim.verify import EXACT_MODES, _Tally, compact_codes
+
+    name = qg.inputs[0]
+    n = int(inputs.shape[0])
+    y = None if labels is None else np.asarray(labels).reshape(-1)
+    tally = _Tally()
+    correct = {"golden": 0, "fakequant": 0}
+    outs = [nd.output for nd in qg.nodes]
+    with bar(n, "verify") as b:
+        for start in range(0, n, batch):
+            xb = np.asarray(inputs[start:start + batch], dtype=np.float32)
+            b.stage("golden")
+            gr = run_golden(qg, {name: xb})
+            gold = compact_codes(gr.codes)
+            del gr
+            if on_batch is not None:
+                b.stage("cycle model")
+                on_batch(start, xb, gold)
+            b.stage("fake-quant")
+            fq = run_fakequant(qg, {name: xb})
+            for t in outs:
+                tally.add(gold[t], fq.codes[t])
+            if y is not None:
+                yb = y[start:start + xb.shape[0]]
+                for key, codes in (("golden", gold), ("fakequant", fq.codes)):
+                    pred = np.asarray(codes[qg.outputs[0]]).reshape(xb.shape[0], -1)
+                    correct[key] += int(np.count_nonzero(pred.argmax(axis=1) == yb))
+            del fq
+            b.update(xb.shape[0])
+    exact = qg.requant_config.mode in EXACT_MODES
+    rep: dict[str, Any] = {"pairs": {"golden_vs_fakequant": tally.as_dict()},
+                           "exact_mode": exact, "samples": n}
+    if y is not None:
+        rep["accuracy"] = {k: v / n for k, v in correct.items()}
+    rep["ok"] = not (exact and tally.mismatches)
+    return rep
 
 
 def evaluate(
@@ -229,24 +298,27 @@ def evaluate(
     the cycle model compared per batch): memory is bounded by ``batch`` and the results do
     not depend on it. ``progress`` receives status lines; bars follow hwsim.progress."""
     from hwsim.sim.graph import simulate_qgraph
-    from hwsim.verify import VerifyOptions, single_input, verify_graph
+    from hwsim.verify import VerifyOptions, verify_graph
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     progress(f"loading {src.model}")
-    graph, data = load_source(src)
+    loaded, data = load_source(src)
     for w in data.warnings:
         progress(f"warning: {w}")
-    name = single_input(graph)
+    name = loaded.input_name
     x = data.inputs if src.samples == 0 else data.inputs[:src.samples]
     y = None if data.labels is None else (
         data.labels if src.samples == 0 else data.labels[:src.samples])
-    qg = compile_for_array(graph, data.calib, src, config, batch)
-    progress(f"quantized ({qg.weight_format} weights, {config.requant.mode} requantization)")
+    qg = compile_for_array(loaded, data.calib, src, config, batch)
+    what = (f"{loaded.kind} model, its own qparams" if loaded.quantized
+            else f"{qg.weight_format} weights, {config.requant.mode} requantization")
+    progress(f"quantized ({what})")
     timings["compile_s"] = time.perf_counter() - t0
-    progress(f"simulating one inference on the {config.rows}x{config.cols} "
+    progress(f"simulating one run on the {config.rows}x{config.cols} "
              f"{config.dataflow} array")
-    sim1 = simulate_qgraph(qg, {name: x[:1]}, config)
+    fixed = fixed_batch(loaded)
+    sim1 = simulate_qgraph(qg, {name: x[:fixed]}, config)
     counts = layer_energy_counters(qg, sim1, config)
     energy = model_energy(counts, context_from_array(config), table)
     timings["simulate_s"] = time.perf_counter() - t0 - timings["compile_s"]
@@ -255,13 +327,16 @@ def evaluate(
     accuracies: dict[str, float] = {}
     if verify:
         progress(f"verifying executors on {x.shape[0]} inputs")
-        opts = VerifyOptions(mode=config.requant.mode, weights=qg.weight_format,
-                             observer=src.observer, acc_bits=config.acc_bits,
-                             acc_overflow=config.acc_overflow)
         labels = None if y is None else np.asarray(y).reshape(-1)
         checks = _CycleModelChecks(qg, name, config, stepped_samples, labels)
-        rep = verify_graph(graph, x, labels=y, opts=opts, qgraph=qg, batch=batch,
-                           on_batch=checks)
+        if loaded.quantized:
+            rep = verify_qgraph_only(qg, x, labels=y, batch=batch, on_batch=checks)
+        else:
+            opts = VerifyOptions(mode=config.requant.mode, weights=qg.weight_format,
+                                 observer=src.observer or "minmax", acc_bits=config.acc_bits,
+                                 acc_overflow=config.acc_overflow)
+            rep = verify_graph(loaded.graph, x, labels=y, opts=opts, qgraph=qg, batch=batch,
+                               on_batch=checks)
         exactness = _verify_rows(rep, checks)
         if "accuracy" in rep and y is not None:
             names = {"float": "float model", "fakequant": "fake-quant", "golden": "golden"}
@@ -281,10 +356,17 @@ def evaluate(
             energy_pj=le.by_component, requant_mode=mode_of.get(c.name, ""),
             overflow_events=int(c.overflow_events),
         ))
+    shown = config
+    if loaded.quantized:  # the datapath that ran: the model's own requantization
+        from hwsim.arith import RequantConfig
+
+        shown = dataclasses.replace(
+            config, profile=qg.profile or "",
+            requant=RequantConfig() if qg.profile else qg.requant_config)
     report = ReportData(
-        title=title or f"hwsim report: {graph.name} on {config.rows}x{config.cols} "
+        title=title or f"hwsim report: {loaded.name} on {config.rows}x{config.cols} "
                        f"{config.dataflow}",
-        model=graph.name, array=config.to_dict(), pes=config.pes, clock_mhz=config.clock_mhz,
+        model=loaded.name, array=shown.to_dict(), pes=config.pes, clock_mhz=config.clock_mhz,
         dram_bytes_per_cycle=config.dram_bytes_per_cycle, layers=tuple(layers),
         exactness=tuple(exactness), accuracies=accuracies, energy_table=table.name,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.compiler.quantize import QuantizeConfig, quantize_static
+from hwsim.compiler.quantize import QuantizeConfig
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.sim.config import ArrayConfig, load_array_config
 from hwsim.sim.counters import LayerCounters
@@ -68,50 +68,59 @@ def _add_counters(total: LayerCounters | None, c: LayerCounters, row_offset: int
                            default=None))
 
 
-def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
-              calib: str | None = None, samples: int = 1, stepped: bool = False,
-              check: bool = False, batch: int | None = None
-              ) -> tuple[dict[str, Any], tuple[str, ...]]:
+def run_model(model_path: str | Any, array_path: str | ArrayConfig, *,
+              inputs: str | None = None, calib: str | None = None, samples: int | None = 1,
+              stepped: bool = False, check: bool = False, batch: int | None = None,
+              array_name: str | None = None) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Quantize and simulate; returns (report, warnings). The report holds ``model``,
     ``array`` (its fields), ``mode``, ``samples``, ``batch``, ``layers`` (name, op, cycles,
     utilisation, counters), ``total_cycles``, ``time_us`` at the array clock and, with
     ``check``, ``check`` = {ok, mismatched tensors}.
 
-    The first ``samples`` inputs stream through the array ``batch`` at a time (default: all
-    in one batch): each batch is one run of the model on the array, and counters and cycles
-    are summed over the runs, so they depend on ``batch`` (fill and drain per run) while
-    values and the check do not; memory is bounded by ``batch``."""
-    from hwsim.progress import bar
-    from hwsim.verify import (
-        calibration_batch,
-        calibration_batches,
-        load_model,
-        resolve_data,
-        single_input,
-    )
+    ``model_path``: any MODEL of :mod:`hwsim.sources` or a
+    :class:`hwsim.report.evaluate.ModelSource` (its quantization options; ``inputs`` and
+    ``calib`` then come from it); ``array_path``: an ARRAY.toml or an ArrayConfig
+    (``array_name`` names it in errors).
 
-    if samples < 1:
+    The first ``samples`` inputs (None: all) stream through the array ``batch`` at a time
+    (default: all in one batch): each batch is one run of the model on the array, and
+    counters and cycles are summed over the runs, so they depend on ``batch`` (fill and
+    drain per run) while values and the check do not; memory is bounded by ``batch``. A
+    model whose input declares a fixed leading dimension D (e.g. a GEMM ``[256, 256]``)
+    runs D inputs per run as declared: ``samples`` and ``batch`` are then counted in runs
+    of D inputs (specs/cycle_model.md §C1)."""
+    from hwsim.progress import bar
+    from hwsim.report.evaluate import ModelSource, compile_for_array, fixed_batch, load_source
+
+    if samples is not None and samples < 1:
         raise HwsimError(f"--samples: expected an integer >= 1, got {samples}")
-    config = load_array_config(array_path)
+    config = array_path if isinstance(array_path, ArrayConfig) else load_array_config(
+        array_path)
+    where = array_name or ("array" if isinstance(array_path, ArrayConfig) else str(array_path))
     if stepped:
         from hwsim.sim.simulate import check_stepped_memory
 
         check_stepped_memory(config)
-    graph = load_model(model_path)
-    data = resolve_data(model_path, graph, calib, inputs, None)
-    name = single_input(graph)
-    x = data.inputs[:samples]
+    src = model_path if isinstance(model_path, ModelSource) else ModelSource(
+        model=str(model_path), calib=calib, inputs=inputs)
+    loaded, data = load_source(src)
+    name = loaded.input_name
+    d = fixed_batch(loaded)
+    if data.inputs.shape[0] % d:
+        raise HwsimError(f"inputs: {data.inputs.shape[0]} inputs; the model's input {name!r} "
+                         f"declares a fixed leading dimension of {d} "
+                         f"(shape {loaded.input_shape}): give a multiple of {d} inputs")
+    x = data.inputs if samples is None else data.inputs[:samples * d]
     n = int(x.shape[0])
-    if batch is None:
-        batch = n
+    batch = n if batch is None else batch
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HwsimError(f"--batch: expected an integer >= 1, got {batch!r}")
+    batch = min(batch * d, n) if d > 1 else batch
     try:
-        cfg = quantize_config_for(config)
+        qg = compile_for_array(loaded, data.calib, src, config,
+                               batch if loaded.quantized else min(batch, n))
     except ConfigError as exc:
-        raise ConfigError(f"{array_path}: {exc}") from None
-    qg = quantize_static(graph, calibration_batches(
-        name, data.calib, calibration_batch(cfg.observer, batch)), cfg)
+        raise ConfigError(f"{where}: {exc}") from None
     layers: list[LayerCounters | None] = [None] * len(qg.nodes)
     bad: set[str] = set()
     with bar(n, "run (stepped)" if stepped else "run") as b:
@@ -139,7 +148,9 @@ def run_model(model_path: str, array_path: str, *, inputs: str | None = None,
     summed = ModelResult(codes={}, layers=tuple(layers), mac_layers={},
                          total_cycles=sum(c.total_cycles for c in layers))
     report: dict[str, Any] = {
-        "model": model_path,
+        "model": str(src.model),
+        "model_kind": loaded.kind,
+        "input_shape": list(loaded.input_shape),
         "array": config.to_dict(),
         "mode": "stepped" if stepped else "fast",
         "samples": n,

@@ -90,8 +90,11 @@ def vectors_from_simulation(qgraph: QGraph, sim: ModelResult, config: ArrayConfi
     return out
 
 
-#: Where a set stores what it was generated from (specs/vectors.md §5).
+#: Where a set stores what it was generated from (specs/vectors.md §5): the model file
+#: keeps its kind's suffix (``.onnx``, or ``.json`` with the ``.npz`` it names for hwsim's
+#: integer graph).
 SOURCE_MODEL = "source/model.onnx"
+SOURCE_QGRAPH = "source/model.json"
 SOURCE_CALIB = "source/calib.npy"
 SOURCE_INPUT = "source/input.npy"
 
@@ -102,12 +105,14 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _source_record(src: ModelSource, sample: int, calib: np.ndarray, x: np.ndarray,
+def _source_record(src: ModelSource, sample: int, calib: np.ndarray | None, x: np.ndarray,
                    ) -> tuple[dict[str, Any], dict[str, Path | bytes]]:
     """The manifest's ``source`` and the files stored under ``source/`` (§5): the built-in
-    demo model with its own data is recorded by name; otherwise the model file is copied and
-    the calibration inputs and the simulated input are stored, so the set regenerates from
-    its own files only (``input_index`` records which input of the data it was)."""
+    demo model with its own data is recorded by name; otherwise the model file (an hwsim
+    integer graph with its ``.npz``) is copied and the calibration inputs (float models
+    only: a quantized model is not calibrated) and the simulated input are stored, so the
+    set regenerates from its own files only (``input_index`` records which input of the
+    data it was)."""
     from hwsim.report.evaluate import DEMO_MODEL, file_sha256, resolve_model_path
 
     rec = src.to_dict()
@@ -117,33 +122,52 @@ def _source_record(src: ModelSource, sample: int, calib: np.ndarray, x: np.ndarr
     if src.model == DEMO_MODEL and not src.calib and not src.inputs:
         rec["sample"] = sample
         return rec, {}
-    files: dict[str, Path | bytes] = {SOURCE_CALIB: _npy_bytes(calib),
-                                      SOURCE_INPUT: _npy_bytes(x)}
+    files: dict[str, Path | bytes] = {SOURCE_INPUT: _npy_bytes(x)}
+    rec.update(inputs=SOURCE_INPUT, sample=0, input_index=sample, calib=None, qparams=None)
+    if calib is not None:
+        files[SOURCE_CALIB] = _npy_bytes(calib)
+        rec["calib"] = SOURCE_CALIB
+    if src.qparams:
+        files["source/qparams.json"] = Path(src.qparams)
+        rec["qparams"] = "source/qparams.json"
     if src.model != DEMO_MODEL:
-        files[SOURCE_MODEL] = model_path
-        rec["model"] = SOURCE_MODEL
-    rec.update(calib=SOURCE_CALIB, inputs=SOURCE_INPUT, sample=0, input_index=sample)
+        if model_path.suffix.lower() == ".json":
+            # the JSON names its .npz (same directory); both are stored side by side
+            import json
+
+            npz = Path(str(json.loads(model_path.read_text()).get("npz", "")))
+            if npz.name != str(npz) or not npz.name.endswith(".npz"):
+                raise HwsimError(f"model {model_path}: field 'npz' {str(npz)!r} is not a "
+                                 "file name beside the JSON")
+            files[SOURCE_QGRAPH] = model_path
+            files[f"source/{npz.name}"] = model_path.parent / npz.name
+            rec["model"] = SOURCE_QGRAPH
+        else:
+            files[SOURCE_MODEL] = model_path
+            rec["model"] = SOURCE_MODEL
     return rec, files
 
 
 def _simulate_sample(src: ModelSource, config: ArrayConfig, sample: int,
                      batch: int | None = None,
-                     ) -> tuple[QGraph, ModelResult, np.ndarray, np.ndarray]:
-    """(qgraph, batch-1 simulation, calibration inputs, the simulated input [1, ...]);
-    ``batch``: calibration batch of a min-max observer (hwsim.verify.calibration_batch; the
-    result does not depend on it)."""
-    from hwsim.report.evaluate import compile_for_array, load_source
+                     ) -> tuple[QGraph, ModelResult, np.ndarray | None, np.ndarray]:
+    """(qgraph, simulation of one run, calibration inputs or None, the simulated input);
+    one run is one input, or the model's fixed leading dimension of them (``sample``
+    counts runs); ``batch``: calibration batch of a min-max observer
+    (hwsim.verify.calibration_batch; the result does not depend on it)."""
+    from hwsim.report.evaluate import compile_for_array, fixed_batch, load_source
     from hwsim.sim.graph import simulate_qgraph
-    from hwsim.verify import single_input
 
-    graph, data = load_source(src)
+    loaded, data = load_source(src)
     x = data.inputs
-    if not 0 <= sample < x.shape[0]:
-        raise HwsimError(f"sample: expected an index in [0, {x.shape[0]}), got {sample}")
-    qg = (compile_for_array(graph, data.calib, src, config) if batch is None
-          else compile_for_array(graph, data.calib, src, config, batch))
-    xs = x[sample:sample + 1]
-    sim = simulate_qgraph(qg, {single_input(graph): xs}, config)
+    d = fixed_batch(loaded)
+    runs = x.shape[0] // d
+    if not 0 <= sample < runs:
+        raise HwsimError(f"sample: expected an index in [0, {runs}), got {sample}")
+    qg = (compile_for_array(loaded, data.calib, src, config) if batch is None
+          else compile_for_array(loaded, data.calib, src, config, batch))
+    xs = np.asarray(x[sample * d:(sample + 1) * d])
+    sim = simulate_qgraph(qg, {loaded.input_name: xs}, config)
     return qg, sim, data.calib, xs
 
 
@@ -174,8 +198,11 @@ def generate_vectors(
         from hwsim.report.evaluate import load_source
 
         qg, sim = simulated
-        _, data = load_source(src)
-        calib, xs = data.calib, data.inputs[sample:sample + 1]
+        from hwsim.report.evaluate import fixed_batch
+
+        loaded, data = load_source(src)
+        d = fixed_batch(loaded)
+        calib, xs = data.calib, np.asarray(data.inputs[sample * d:(sample + 1) * d])
     lvs = vectors_from_simulation(qg, sim, config, layers)
     source, source_files = _source_record(src, sample, calib, xs)
     progress(f"writing {len(lvs)} layer(s) to {out_dir}")
@@ -189,7 +216,8 @@ def generate_vectors(
     return write_vectors(out_dir, lvs, meta, source_files=source_files)
 
 
-_SOURCE_KEYS = {"model", "calib", "inputs", "labels", "samples", "seed", "weights", "observer"}
+_SOURCE_KEYS = {"model", "calib", "inputs", "labels", "samples", "seed", "weights", "observer",
+                "profile", "act_dtype", "narrow_range", "qparams"}
 
 
 def _source_path(set_dir: Path, rel: object, key: str) -> str:
@@ -224,7 +252,7 @@ def regenerate(manifest: Mapping[str, Any],
     unknown = sorted(set(rec) - _SOURCE_KEYS)
     if unknown:
         raise HwsimError(f"source: unknown field(s) {unknown}; expected {sorted(_SOURCE_KEYS)}")
-    for key in ("calib", "inputs"):
+    for key in ("calib", "inputs", "qparams"):
         if rec.get(key) is not None:
             rec[key] = _source_path(d, rec[key], key)
     if rec.get("model") == DEMO_MODEL:

@@ -2,8 +2,8 @@
 environment failure is one stderr line and exit 2, a failed check exit 1, anything else an
 "internal error, please report it" line and exit 3, with the traceback only under --debug.
 
-Failures are injected into the library call behind ``hwsim verify`` (hwsim.verify.load_model)
-so each exception type is mapped exactly once here."""
+Failures are injected into the library call behind ``hwsim verify``
+(hwsim.sources.load_model_source) so each exception type is mapped exactly once here."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hostile_util import error_line, run_cli
 
-import hwsim.verify
+import hwsim.sources
 from hwsim.errors import (
     EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
@@ -64,10 +64,10 @@ INJECTED = {
 @pytest.mark.parametrize("exc,code,needle", list(INJECTED.values()), ids=list(INJECTED))
 def test_exception_maps_to_exit_code(exc, code, needle, monkeypatch, capsys) -> None:
     """Each exception type: its exit code and one line naming what went wrong."""
-    def fail(path):  # noqa: ANN001, ANN202
+    def fail(path, **_):  # noqa: ANN001, ANN003, ANN202
         raise exc
 
-    monkeypatch.setattr(hwsim.verify, "load_model", fail)
+    monkeypatch.setattr(hwsim.sources, "load_model_source", fail)
     rc, _, err = run_cli(["verify", "m.onnx"], capsys)
     line = error_line(err)
     assert rc == code, line
@@ -79,10 +79,10 @@ def test_exception_maps_to_exit_code(exc, code, needle, monkeypatch, capsys) -> 
                                   ["verify", "m.onnx", "--debug"]], ids=["before", "after"])
 def test_debug_shows_the_traceback_of_an_internal_error(argv, monkeypatch, capsys) -> None:
     """--debug (before or after the command) prints the traceback, then the same line."""
-    def fail(path):  # noqa: ANN001, ANN202
+    def fail(path, **_):  # noqa: ANN001, ANN003, ANN202
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(hwsim.verify, "load_model", fail)
+    monkeypatch.setattr(hwsim.sources, "load_model_source", fail)
     rc, _, err = run_cli(argv, capsys)
     assert rc == EXIT_INTERNAL
     assert "Traceback (most recent call last)" in err and "RuntimeError: boom" in err
@@ -91,19 +91,19 @@ def test_debug_shows_the_traceback_of_an_internal_error(argv, monkeypatch, capsy
 
 def test_debug_does_not_change_user_errors(monkeypatch, capsys) -> None:
     """A user error stays one line without a traceback, even with --debug."""
-    def fail(path):  # noqa: ANN001, ANN202
+    def fail(path, **_):  # noqa: ANN001, ANN003, ANN202
         raise ModelError("node 'c' (Conv): bad")
 
-    monkeypatch.setattr(hwsim.verify, "load_model", fail)
+    monkeypatch.setattr(hwsim.sources, "load_model_source", fail)
     rc, _, err = run_cli(["--debug", "verify", "m.onnx"], capsys)
     assert rc == EXIT_BAD_INPUT and error_line(err).endswith("node 'c' (Conv): bad")
 
 
 def test_interrupt_exits_130(monkeypatch, capsys) -> None:
-    def fail(path):  # noqa: ANN001, ANN202
+    def fail(path, **_):  # noqa: ANN001, ANN003, ANN202
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hwsim.verify, "load_model", fail)
+    monkeypatch.setattr(hwsim.sources, "load_model_source", fail)
     rc, _, err = run_cli(["verify", "m.onnx"], capsys)
     assert rc == 130 and err.strip() == "hwsim verify: interrupted"
 
