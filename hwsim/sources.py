@@ -45,8 +45,9 @@ __all__ = ["DEMO_MODEL", "KINDS", "MODEL_HELP", "LoadedModel", "SourceKind",
 DEMO_MODEL = "digits"
 
 #: Help text of every command's MODEL argument.
-MODEL_HELP = ("float ONNX model, quantized ONNX model (QDQ or QOperator), hwsim integer "
-              "graph QMODEL.json (from hwsim quantize), or 'digits' (the bundled demo CNN)")
+MODEL_HELP = ("float ONNX model, quantized ONNX model (QDQ or QOperator), int8 .tflite "
+              "model, hwsim integer graph QMODEL.json (from hwsim quantize), or 'digits' "
+              "(the bundled demo CNN)")
 
 #: Seeded random inputs used when no data is given: this many samples (at least one run of
 #: a model with a fixed batch).
@@ -137,11 +138,22 @@ def _load_onnx(path: Path, profile: str | None) -> LoadedModel:
     return LoadedModel("onnx", path, graph=load_onnx(str(path)))
 
 
+def _load_tflite(path: Path, profile: str | None) -> LoadedModel:
+    """An int8 ``.tflite`` model with its own qparams (specs/ir.md §10), under ``profile``
+    (default ``litert_ref``, arithmetic §11.3). Its integer graph is NCHW; the model's own
+    NHWC layout is handled by ``hwsim verify`` (:mod:`hwsim.verify_tflite`)."""
+    from hwsim.frontends.tflite import load_tflite
+
+    return LoadedModel("tflite", path, qgraph=load_tflite(path, profile or "litert_ref").qgraph)
+
+
 #: The model kinds, tried in order (the last one takes any file).
 KINDS: list[SourceKind] = [
     SourceKind(DEMO_MODEL, "the bundled demo CNN", lambda m: m == DEMO_MODEL, _load_digits),
     SourceKind("hwsim", "hwsim integer graph (.json + .npz)",
                lambda m: m.lower().endswith(".json"), _load_hwsim),
+    SourceKind("tflite", "LiteRT / TFLite int8 model (.tflite)",
+               lambda m: m.lower().endswith(".tflite"), _load_tflite),
     SourceKind("onnx", "ONNX model, float or quantized (QDQ / QOperator)",
                lambda m: True, _load_onnx),
 ]

@@ -347,3 +347,61 @@ def test_cli_verify_tflite_json_pairs(tmp_path, capsys) -> None:
                  str(tmp_path / "q.npy")]) == 0
     out = capsys.readouterr().out
     assert "litert vs golden 0/" in out and "litert_vs_golden" in out
+
+
+def test_digits_export_bit_exact_vs_litert(tmp_path, capsys) -> None:
+    """`hwsim quantize digits --profile litert_ref --format tflite`: LiteRT's output equals
+    hwsim golden on every test image (450), and the file imports back to the same codes;
+    `hwsim verify` on it is clean."""
+    import json
+
+    from hwsim.cli import main
+    from hwsim.compiler.qgraph import quantize_feeds
+    from hwsim.compiler.quantize import QuantizeConfig, quantize_static
+    from hwsim.data import demo_model_path, load_demo_data
+    from hwsim.frontends.onnx import load_onnx
+    from hwsim.frontends.tflite_export import to_tflite
+    from hwsim.verify_tflite import litert_interpreter, run_litert
+
+    g = load_onnx(str(demo_model_path()))
+    xc, _ = load_demo_data("calib")
+    qg = quantize_static(g, [{g.inputs[0]: xc}], QuantizeConfig(profile="litert_ref"))
+    ops = [n.op for n in qg.nodes]
+    assert "gemm" in ops and qg.node("fc").requant["out"].config.mode == "float64"
+    model = to_tflite(qg)
+    x, _ = load_demo_data("test")
+    codes = quantize_feeds(qg, {g.inputs[0]: x})[g.inputs[0]]
+    gold = run_golden(qg, {g.inputs[0]: codes}).codes[qg.outputs[0]]
+    (ref,) = run_litert(litert_interpreter(model), codes.transpose(0, 2, 3, 1).astype(np.int8))
+    assert ref.shape == gold.shape == (450, 10)
+    np.testing.assert_array_equal(ref, gold)
+    back = load_tflite(model)
+    (again,) = back.model_outputs(run_golden(back.qgraph, back.feeds(
+        codes.transpose(0, 2, 3, 1))).codes).values()
+    np.testing.assert_array_equal(again, gold)
+    # the command line: quantize to .tflite, then verify it
+    out = tmp_path / "digits.tflite"
+    assert main(["quantize", "digits", "--profile", "litert_ref", "--format", "tflite",
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[4:8] == b"TFL3"
+    capsys.readouterr()
+    assert main(["verify", str(out), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["pairs"]["litert_vs_golden"]["mismatches"] == 0
+    assert rep["pairs"]["litert_vs_golden"]["total"] == 160  # 16 random inputs x 10
+
+
+def test_export_refuses_other_arithmetic() -> None:
+    """A graph compiled under `tflite` (gemm not §8.7, global average pool §10.2) is not
+    LiteRT's: the exporter names the node and says how to compile it."""
+    from hwsim.compiler.quantize import QuantizeConfig, quantize_static
+    from hwsim.data import demo_model_path, load_demo_data
+    from hwsim.frontends.onnx import load_onnx
+    from hwsim.frontends.tflite_export import to_tflite
+
+    g = load_onnx(str(demo_model_path()))
+    xc, _ = load_demo_data("calib")
+    qg = quantize_static(g, [{g.inputs[0]: xc}], QuantizeConfig(profile="tflite"))
+    with pytest.raises(ModelError, match=r"node 'gap' \(global_avgpool\): no LiteRT "
+                                         r"reference kernel .*--profile litert_ref"):
+        to_tflite(qg)

@@ -161,7 +161,8 @@ def check_output_path(path: str | os.PathLike[str], option: str = "--out",
 
 #: Values of the quantization options (None default: "not given", see QUANT_DEFAULTS).
 REQUANT_MODES = ("tflite", "tflite_single", "float32", "dyadic", "custom")
-PROFILE_NAMES = ("tflite", "tflite_single", "float32", "dyadic", "ort_cpu", "ort_cpu_avx2")
+PROFILE_NAMES = ("tflite", "tflite_single", "float32", "dyadic", "ort_cpu", "ort_cpu_avx2",
+                 "litert_ref")
 WEIGHT_FORMATS = ("int8", "int4", "int4_block", "fp8")
 ACT_DTYPES = ("int8", "uint8", "int16", "uint16")
 OBSERVERS = ("minmax", "moving_average", "percentile", "mse", "entropy")

@@ -24,7 +24,7 @@ from hwsim.commands.verify import options
 from hwsim.errors import EXIT_OK
 
 #: Output formats of ``--format``.
-FORMATS = ("hwsim", "qdq", "qoperator")
+FORMATS = ("hwsim", "qdq", "qoperator", "tflite")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
         jpath, zpath = save_qgraph(qg, args.out)
         print(f"wrote {jpath} and {zpath}")
+        return EXIT_OK
+    if args.format == "tflite":  # LiteRT int8 (issue 12, specs/ir.md §10)
+        from hwsim.frontends.tflite_export import save_tflite
+
+        save_tflite(qg, args.out)
+        print(f"wrote {args.out} (tflite, profile {qg.profile or qg.requant_config.mode})")
         return EXIT_OK
     from hwsim.frontends.onnx_quant_export import save_quantized_onnx
 

@@ -258,7 +258,8 @@ def _build(graph: Graph, cfg: QuantizeConfig,
                 requant = {}
             else:
                 bias = _fold_bias(b, w_q, tin.scale, s_w, tin.zero_point, cfg.acc_bits)
-                requant = {"out": mac_requant(tin.scale, s_w, tout, cfg.requant, act_rng)}
+                requant = {"out": mac_requant(tin.scale, s_w, tout,
+                                              _mac_config(prof, cfg, qop), act_rng)}
             depthwise = qop == "conv" and w_q.shape[1] == 1 and attrs["group"] == w_q.shape[0]
             if (prof.mac_u8s8 == "avx2_pair_saturation" and tin.dtype == "uint8"
                     and w_q.dtype == np.int8 and wfmt == "int8" and not depthwise):
@@ -304,6 +305,11 @@ def _build(graph: Graph, cfg: QuantizeConfig,
             qop, attrs = _shared_op(graph, node)
             if prof.is_ort and qop in ("avgpool", "global_avgpool"):  # arithmetic §11.2
                 qop = "qlinear_" + qop
+            if prof.name == "litert_ref" and not dynamic and qop in ("avgpool",
+                                                                      "global_avgpool"):
+                nodes.append(_litert_pool(graph, node, qop, attrs, tin, out))  # §11.3.4-5
+                tensors[out] = TensorQ(out, tin.dtype, tin.scale, tin.zero_point)
+                continue
             nodes.append(QNode(node.name, qop, (x,), out, attrs))
             tensors[out] = TensorQ(out, tin.dtype, tin.scale, tin.zero_point)
     shapes = {t: tuple(graph.tensors[t].shape) for t in graph.inputs}
@@ -313,6 +319,36 @@ def _build(graph: Graph, cfg: QuantizeConfig,
                dynamic=dynamic, input_shapes=shapes, profile=prof.name)
     verify_qgraph(g)
     return g
+
+
+def _mac_config(prof, cfg: QuantizeConfig, qop: str) -> RequantConfig:  # noqa: ANN001
+    """The §8 datapath of a conv / gemm: the profile's per-op choice (``litert_ref``: gemm
+    §8.7) when the profile was named, else ``cfg.requant``."""
+    return prof.mac_requant(qop) if cfg.profile else cfg.requant
+
+
+def _litert_pool(graph: Graph, node: Node, qop: str, attrs: dict, tin: TensorQ,
+                 out: str) -> QNode:
+    """``litert_ref`` pooling (arithmetic §11.3): average pooling as LiteRT's
+    AVERAGE_POOL_2D (padding excluded from the count), global average pooling as MEAN (a
+    depthwise conv of ones with LiteRT's mean multiplier, §11.3.5)."""
+    from hwsim.frontends.tflite import litert_mean_requant
+
+    if qop == "avgpool":
+        if attrs["count_include_pad"] and any(attrs["pads"]):
+            raise ModelError(f"node {node.name!r} (avgpool2d): count_include_pad = 1 with "
+                             "padding has no LiteRT kernel (AVERAGE_POOL_2D excludes padding)")
+        return QNode(node.name, "litert_avgpool", (node.inputs[0],), out,
+                     {**attrs, "act_range": (-np.inf, np.inf)})
+    n, c, h, w = graph.tensors[node.inputs[0]].shape
+    return QNode(node.name, "conv", (node.inputs[0],), out,
+                 {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1), "group": c,
+                  "act_range": (-np.inf, np.inf), "litert": "mean"},
+                 {"weight": np.ones((c, 1, h, w), dtype=np.int8),
+                  "bias": np.full(c, -tin.zero_point * h * w, dtype=np.int32),
+                  "weight_scale": np.full(c, 1.0 / (h * w))},
+                 {"out": litert_mean_requant(tin, TensorQ(out, tin.dtype, tin.scale,
+                                                          tin.zero_point), h * w, c)})
 
 
 def _shared_op(graph: Graph, node: Node) -> tuple[str, dict]:
