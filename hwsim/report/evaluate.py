@@ -158,6 +158,15 @@ def layer_energy_counters(qgraph: QGraph, sim: ModelResult,
     return [(c.name, energy_counters(c, config, per_elem.get(c.name, 0))) for c in sim.layers]
 
 
+def estimate_energy(qgraph: QGraph, sim: ModelResult, config: ArrayConfig,
+                    table: EnergyTable = HOROWITZ_45NM) -> ModelEnergy:
+    """Energy of one simulated run (:func:`hwsim.sim.graph.simulate_qgraph` of ``qgraph``
+    on ``config``): the counters of every layer times the energy per action of ``table``
+    (specs/energy.md §5); ``.total_pj``, ``.by_component``, ``.layers``."""
+    return model_energy(layer_energy_counters(qgraph, sim, config), context_from_array(config),
+                        table)
+
+
 class _CycleModelChecks:
     """The cycle model against the golden codes of each verify batch (a
     :data:`hwsim.verify.BatchHook`): fast mode on every input, stepped on the first
@@ -320,7 +329,7 @@ def evaluate(
     fixed = fixed_batch(loaded)
     sim1 = simulate_qgraph(qg, {name: x[:fixed]}, config)
     counts = layer_energy_counters(qg, sim1, config)
-    energy = model_energy(counts, context_from_array(config), table)
+    energy = estimate_energy(qg, sim1, config, table)
     timings["simulate_s"] = time.perf_counter() - t0 - timings["compile_s"]
     rep = None
     exactness: list[ExactnessRow] = []
