@@ -405,3 +405,24 @@ def test_export_refuses_other_arithmetic() -> None:
     with pytest.raises(ModelError, match=r"node 'gap' \(global_avgpool\): no LiteRT "
                                          r"reference kernel .*--profile litert_ref"):
         to_tflite(qg)
+
+
+def test_imported_model_golden_vectors_check(tmp_path) -> None:
+    """Golden vectors of an imported .tflite model (conv, depthwise, FC in §8.7) written
+    from the cycle model and re-checked by the vector checker."""
+    from hwsim.sim.config import ArrayConfig
+    from hwsim.sim.graph import simulate_qgraph
+    from hwsim.vectors.check import check_vectors
+    from hwsim.vectors.generate import vectors_from_simulation
+    from hwsim.vectors.writer import write_vectors
+
+    rng = np.random.default_rng(41)
+    im = load_tflite(small_cnn(rng, 1))
+    x = rng.normal(0, 1.0, (2, 8, 8, 2)).astype(np.float32)
+    cfg = ArrayConfig(rows=4, cols=4, dataflow="ws")
+    sim = simulate_qgraph(im.qgraph, im.feeds(x), cfg)
+    lvs = vectors_from_simulation(im.qgraph, sim, cfg)
+    assert len(lvs) == 3
+    out = write_vectors(tmp_path / "vec", lvs, {"model": im.qgraph.name,
+                                                "profile": im.qgraph.profile})
+    assert check_vectors(out, regenerate=False) == []
