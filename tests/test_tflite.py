@@ -426,3 +426,33 @@ def test_imported_model_golden_vectors_check(tmp_path) -> None:
     out = write_vectors(tmp_path / "vec", lvs, {"model": im.qgraph.name,
                                                 "profile": im.qgraph.profile})
     assert check_vectors(out, regenerate=False) == []
+
+
+def test_float64_mode_numpy_jit_and_rational() -> None:
+    """§8.7: requantize (numpy) and requantize_scalar (Numba) equal an exact model: the
+    product acc·eff rounded once to binary64 (RNE, float(Fraction)), then half away from
+    zero; the stored (M, shift) is eff exactly; ties and int32 extremes included."""
+    from fractions import Fraction
+
+    from hwsim.arith import RequantConfig, effective_scale, make_requant_params, requantize
+    from hwsim.arith.jit import requant_scalar_args, requantize_scalar
+
+    rng = np.random.default_rng(51)
+    for t in range(40):
+        f32 = np.float32
+        eff = (float(f32(rng.uniform(1e-3, 0.2))) * float(f32(rng.uniform(1e-3, 0.05)))
+               / float(f32(rng.uniform(0.01, 1.0)))) if t % 4 else 2.0 ** -int(rng.integers(1, 9))
+        p = make_requant_params(eff, RequantConfig(mode="float64"), int(rng.integers(-20, 20)),
+                                act_min=-128, act_max=127)
+        assert float(effective_scale(p)[0]) == eff
+        acc = np.concatenate([rng.integers(-(1 << 31), 1 << 31, 40),
+                              rng.integers(-4000, 4000, 200), [-(1 << 31), (1 << 31) - 1]])
+        got = requantize(acc, p)
+        args = requant_scalar_args(p)
+        for a, g in zip(acc, got, strict=True):
+            v = Fraction(float(Fraction(int(a)) * Fraction(eff)))
+            r = int(abs(v) + Fraction(1, 2)) * (1 if v >= 0 else -1)
+            want = min(max(r + p.zero_point, -128), 127)
+            assert g == want, (eff, a)
+            assert requantize_scalar(int(a), int(args[0][0]), int(args[1][0]), args[2][0],
+                                     *args[3:]) == want
