@@ -334,3 +334,55 @@ def table_from_args(args: argparse.Namespace):  # noqa: ANN201 - EnergyTable, la
     from hwsim.energy import HOROWITZ_45NM, load_energy_table
 
     return load_energy_table(args.energy) if getattr(args, "energy", None) else HOROWITZ_45NM
+
+
+# --- workloads without a model (SCALE-Sim inputs, hwsim.topology) ------------------
+
+#: Options that describe a model's data or quantization: meaningless for a topology.
+MODEL_ONLY_OPTIONS = ("calib", "inputs", "labels", "weights", "observer", "act_dtype",
+                      "narrow_range", "qparams", "dynamic", "samples")
+
+
+def add_topology_options(p: argparse.ArgumentParser) -> None:
+    """--topology LAYERS.csv and --scalesim-cfg ARRAY.cfg (SCALE-Sim inputs)."""
+    p.add_argument("--topology", metavar="LAYERS.csv",
+                   help="SCALE-Sim topology CSV (conv or 'Layer, M, N, K' GEMM format) "
+                        "instead of MODEL: each layer simulated with seeded random operands")
+    p.add_argument("--scalesim-cfg", metavar="ARRAY.cfg",
+                   help="SCALE-Sim .cfg array (ArrayHeight/Width, SRAM sizes, Dataflow, "
+                        "Bandwidth) over --array or the default array")
+
+
+def topology_from_args(args: argparse.Namespace):  # noqa: ANN201 - layers or None
+    """The topology layers when --topology is given (None otherwise); HwsimError for MODEL
+    and --topology together, neither, or a model-only option with --topology."""
+    topo = getattr(args, "topology", None)
+    if topo and args.model:
+        raise HwsimError("give either MODEL or --topology LAYERS.csv, not both")
+    if not topo:
+        if getattr(args, "model", None) is None:
+            raise HwsimError("expected MODEL or --topology LAYERS.csv")
+        return None
+    for field in MODEL_ONLY_OPTIONS:
+        if getattr(args, field, None) not in (None, False, ""):
+            opt = "--" + field.replace("_", "-")
+            raise HwsimError(f"{opt}: --topology workloads have no model data or "
+                             "quantization (seeded random operands in the array's formats); "
+                             f"drop {opt}")
+    from hwsim.topology import load_topology
+
+    return load_topology(topo)
+
+
+def topology_array_from_args(args: argparse.Namespace):  # noqa: ANN201 - ArrayConfig
+    """--array (or the default) with --scalesim-cfg over it, then the command line."""
+    from hwsim.sim.config import ArrayConfig, load_array_config
+
+    path = _given(args, "array")
+    config = load_array_config(path) if path else ArrayConfig(rows=16, cols=16, dataflow="ws")
+    cfg = _given(args, "scalesim_cfg")
+    if cfg:
+        from hwsim.topology import load_scalesim_cfg
+
+        config = load_scalesim_cfg(cfg, config)
+    return with_overrides(config, args, str(cfg or path or "the default array"))

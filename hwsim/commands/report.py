@@ -16,6 +16,7 @@ from hwsim.commands.options import (
     add_model_argument,
     add_quant_options,
     add_run_options,
+    add_topology_options,
     array_from_args,
     batch_of,
     check_output_path,
@@ -23,6 +24,8 @@ from hwsim.commands.options import (
     progress_enabled,
     source_from_args,
     table_from_args,
+    topology_array_from_args,
+    topology_from_args,
 )
 from hwsim.errors import EXIT_CHECK_FAILED, EXIT_OK, HwsimError
 
@@ -40,9 +43,13 @@ def report_formats(text: str) -> tuple[str, ...]:
                          f"{','.join(REPORT_FORMATS)}")
     return formats
 
-def add_model_options(p: argparse.ArgumentParser, model_required: bool = True) -> None:
-    """MODEL, the data options and the quantization options (hwsim.commands.options)."""
+def add_model_options(p: argparse.ArgumentParser, model_required: bool = True,
+                      topology: bool = False) -> None:
+    """MODEL (or --topology), the data options and the quantization options
+    (hwsim.commands.options)."""
     add_model_argument(p, required=model_required)
+    if topology:
+        add_topology_options(p)
     add_data_options(p)
     add_quant_options(p)
 
@@ -67,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Prints the summary table (or the JSON report with --json). Exit 1 when "
                     "a normative executor pair mismatches, 2 on bad input (missing file, bad "
                     "TOML, invalid option).")
-    add_model_options(p)
+    add_model_options(p, model_required=False, topology=True)
     add_array_options(p)
     p.add_argument("--out", default="hwsim-report", metavar="DIR",
                    help="output directory (default ./hwsim-report)")
@@ -89,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
 
     formats = report_formats(args.format)
     check_output_path(args.out)
+    layers = topology_from_args(args)
+    if layers is not None:
+        return _report_topology(args, layers, formats)
     with progress_scope(progress_enabled(args)):
         ev = evaluate(source_from_args(args), array_from_args(args), table_from_args(args),
                       verify=not args.no_verify, stepped_samples=args.stepped_samples,
@@ -102,3 +112,30 @@ def run(args: argparse.Namespace) -> int:
         print(summary_text(ev.report), end="")
         print(f"report written to {args.out}/")
     return EXIT_OK if ev.report.all_exact else EXIT_CHECK_FAILED
+
+
+def _report_topology(args: argparse.Namespace, layers, formats) -> int:  # noqa: ANN001
+    """``hwsim report --topology LAYERS.csv``: the report of the topology's layers plus
+    compute_report.csv (SCALE-Sim COMPUTE_REPORT columns, hwsim.topology)."""
+    from pathlib import Path
+
+    from hwsim.fileio import atomic_write
+    from hwsim.report import summary_text, to_json_dict, write_report
+    from hwsim.topology import compute_report_csv, compute_report_rows, topology_report
+
+    config = topology_array_from_args(args)
+    title = Path(args.topology).stem
+    data = topology_report(layers, config, table_from_args(args), title, seed=args.seed)
+    written = write_report(args.out, data, formats)
+    csv_path = Path(args.out) / "compute_report.csv"
+    atomic_write(csv_path, compute_report_csv(
+        compute_report_rows(layers, config, seed=args.seed)).encode())
+    written["compute_report"] = csv_path
+    if args.json:
+        doc = to_json_dict(data)
+        doc["files"] = {k: str(v) for k, v in written.items()}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(summary_text(data), end="")
+        print(f"report written to {args.out}/")
+    return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from hwsim.commands.options import (
     add_array_options,
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "2); a combination no buffer can hold (SRAM too small for the array) is "
                     "an 'invalid' row. A sweep estimated to take more than 10 minutes needs "
                     "--yes. Exit 2 on bad input (missing file, bad TOML, invalid grid).")
-    add_model_options(p)
+    add_model_options(p, model_required=False, topology=True)
     p.add_argument("--grid", required=True, metavar="SWEEP.toml", help="the sweep grid")
     add_array_options(p)
     p.add_argument("--out", default="hwsim-sweep", metavar="DIR",
@@ -64,19 +65,29 @@ def run(args: argparse.Namespace) -> int:
     )
 
     check_output_path(args.out)
+    from hwsim.commands.options import topology_from_args
+
     grid = _grid_with_overrides(load_grid(args.grid), args)
-    src = source_from_args(args)
-    loaded, data = load_source(src)  # fail fast on a bad model or data, before any worker
-    _check_size(args, grid, loaded)
-    for w in data.warnings:
-        print(f"hwsim sweep: warning: {w}", file=sys.stderr)
+    layers = topology_from_args(args)
+    if layers is not None:
+        from hwsim.topology import TopologyWorkload
+
+        name = Path(args.topology).stem
+        workload = TopologyWorkload(name, layers, seed=args.seed)
+        _check_size(args, grid, sum(layer.macs for layer in layers))
+    else:
+        src = source_from_args(args)
+        loaded, data = load_source(src)  # fail fast on a bad model or data, before any worker
+        _check_size(args, grid, _macs(loaded))
+        for w in data.warnings:
+            print(f"hwsim sweep: warning: {w}", file=sys.stderr)
+        workload = ModelWorkload(src)
+        name = Path(args.model).name
     # One bar over the design points (hwsim.progress); a Dask run reports no progress.
     with bar(len(grid_points(grid)), "sweep", unit="pt", enabled=progress_enabled(args)) as b:
-        results = run_sweep(ModelWorkload(src), grid, workers=args.workers,
+        results = run_sweep(workload, grid, workers=args.workers,
                             scheduler=args.scheduler, progress=lambda done, total: b.update(1))
-    from pathlib import Path
-
-    written = write_sweep(args.out, results, title=f"{Path(args.model).name}: energy vs cycles")
+    written = write_sweep(args.out, results, title=f"{name}: energy vs cycles")
     front = pareto_front(results)
     if args.json:
         print(json.dumps({"results": results, "pareto": [results[i]["index"] for i in front],
@@ -105,7 +116,11 @@ def _grid_with_overrides(grid, args: argparse.Namespace):  # noqa: ANN001, ANN20
         raise HwsimError("--acc-bits: a sweep takes accumulator widths from its grid "
                          f"(acc_bits in {args.grid}); drop --acc-bits")
     changes = {}
-    if args.array:
+    if getattr(args, "scalesim_cfg", None):
+        from hwsim.commands.options import topology_array_from_args
+
+        changes["base"] = topology_array_from_args(args)
+    elif args.array:
         changes["base"] = array_from_args(args)
     else:
         changes["base"] = with_overrides(grid.base, args, f"the base array of {args.grid}")
@@ -114,20 +129,27 @@ def _grid_with_overrides(grid, args: argparse.Namespace):  # noqa: ANN001, ANN20
     return dataclasses.replace(grid, **changes)
 
 
-def _check_size(args: argparse.Namespace, grid, loaded) -> None:  # noqa: ANN001
+def _macs(loaded) -> int:  # noqa: ANN001
+    """MACs of one inference; a quantized source has no float graph: its weight count
+    stands in for them (an estimate for the time check only)."""
+    from hwsim.sweep import graph_macs
+
+    if loaded.graph is not None:
+        return graph_macs(loaded.graph)
+    return sum(int(nd.arrays["weight"].size) for nd in loaded.qgraph.nodes
+               if "weight" in nd.arrays)
+
+
+def _check_size(args: argparse.Namespace, grid, macs: int) -> None:  # noqa: ANN001
     """Refuse, before starting, a grid whose results would not fit the memory limit, and
     ask for --yes when the estimated run time is past hwsim.sweep.CONFIRM_SECONDS."""
     import os
 
     from hwsim.limits import check_memory
-    from hwsim.sweep import CONFIRM_SECONDS, estimate_seconds, graph_macs
+    from hwsim.sweep import CONFIRM_SECONDS, estimate_seconds
 
     n = grid.size
     workers = 1 if args.workers == 0 or args.scheduler else (args.workers or os.cpu_count() or 1)
-    # a quantized source has no float graph: its weight count stands in for the MACs
-    macs = (graph_macs(loaded.graph) if loaded.graph is not None else
-            sum(int(nd.arrays["weight"].size) for nd in loaded.qgraph.nodes
-                if "weight" in nd.arrays))
     est = estimate_seconds(n, macs, workers)
     if est > CONFIRM_SECONDS and not args.yes:
         hours = est / 3600
