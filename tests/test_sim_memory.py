@@ -9,17 +9,18 @@ from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts
 from hwsim.sim.dataflows import GemmShape, get_dataflow
 from hwsim.sim.lowering import GemmOperands
-from hwsim.sim.memory import gemm_memory, vector_memory
+from hwsim.sim.memory import fixed_gemm_memory, vector_memory
 from hwsim.sim.simulate import simulate_gemm_layer
 
 SHAPE = GemmShape(4, 3, 3)
 
 
 def test_resident_operands_hand_computed() -> None:
-    """ws 2x2, M=4 K=3 N=3: 4 folds of length 8; inputs (12 B) and weights (9 B + 3 int32
-    bias) fetched once before fold 0, final outputs written in the last k folds."""
+    """§C6.5 (fixed), ws 2x2, M=4 K=3 N=3: 4 folds of length 8; inputs (12 B) and weights
+    (9 B + 3 int32 bias) fetched once before fold 0, final outputs written in the last k
+    folds."""
     cfg = ArrayConfig(rows=2, cols=2, dataflow="ws", dram_bytes_per_cycle=4.0)
-    mem = gemm_memory(get_dataflow("ws"), SHAPE, cfg, input_unique_bytes=12, out_bits=8)
+    mem = fixed_gemm_memory(get_dataflow("ws"), SHAPE, cfg, input_unique_bytes=12, out_bits=8)
     assert mem.dram_read_bytes == 12 + 9 + 12
     assert mem.dram_write_bytes == 12
     assert mem.stall_cycles == 9  # ceil(33 / 4), nothing to overlap with
@@ -32,7 +33,7 @@ def test_refetch_and_spill_hand_computed() -> None:
     tiles and the running accumulators spill to DRAM (§C6)."""
     cfg = ArrayConfig(rows=2, cols=2, dataflow="ws", dram_bytes_per_cycle=4.0,
                       input_sram_bytes=8, weight_sram_bytes=8, output_sram_bytes=32)
-    mem = gemm_memory(get_dataflow("ws"), SHAPE, cfg, input_unique_bytes=12, out_bits=8)
+    mem = fixed_gemm_memory(get_dataflow("ws"), SHAPE, cfg, input_unique_bytes=12, out_bits=8)
     # reads per fold: 20, 38, 14, 21; writes per fold: 32, 8, 16, 4
     assert mem.dram_read_bytes == 93
     assert mem.dram_write_bytes == 60

@@ -71,6 +71,14 @@ class ArrayConfig:
             (default 256 KiB, 256 KiB, 128 KiB, §C6).
         dram_bytes_per_cycle: DRAM bandwidth in bytes per array cycle (> 0, default 16).
         clock_mhz: array clock in MHz (> 0, default 500), used to convert cycles to time.
+        mapping: how GEMMs are tiled onto the buffers (§C6.4): ``"auto"`` (default, the
+            mapper), ``"fixed"`` (the legacy fold-order model, §C6.5) or a
+            :class:`hwsim.sim.mapping.Mapping` (TOML: a table ``{order, tm, tk, tn, keep}``).
+        objective: what ``"auto"`` minimises: ``"dram"`` (default), ``"energy"``, ``"cycles"``.
+        dram_latency_cycles: cycles added to every DMA transfer (burst/latency term, ≥ 0,
+            default 0, §C6.3).
+        layer_mappings: per-layer pins, ``((layer name, setting), …)`` with a setting as for
+            ``mapping`` (TOML: a table of tables by layer name).
         profile: engine profile name (specs/arithmetic.md §11; ``profile = "ort_cpu"`` in
             the TOML): fixes ``requant`` and how the compiler lowers add and pooling;
             ``""`` (default) is the profile of ``requant``.
@@ -91,6 +99,10 @@ class ArrayConfig:
     dram_bytes_per_cycle: float = 16.0
     clock_mhz: float = 500.0
     profile: str = ""
+    mapping: Any = "auto"
+    objective: str = "dram"
+    dram_latency_cycles: int = 0
+    layer_mappings: tuple = ()
 
     def __post_init__(self) -> None:
         if self.profile:
@@ -148,6 +160,23 @@ class ArrayConfig:
                 raise ConfigError(f"array {name}: expected a number > 0, got {value!r}")
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"array {name}: expected a number > 0, got {value!r}")
+        object.__setattr__(self, "mapping", _mapping_setting(self.mapping, "array mapping"))
+        if isinstance(self.layer_mappings, dict):
+            object.__setattr__(self, "layer_mappings", tuple(self.layer_mappings.items()))
+        if not isinstance(self.layer_mappings, tuple):
+            raise ConfigError(f"array layer_mappings: expected a table of layer names, got "
+                              f"{self.layer_mappings!r}")
+        object.__setattr__(self, "layer_mappings", tuple(
+            (str(k), _mapping_setting(v, f"array layer_mappings.{k}"))
+            for k, v in self.layer_mappings))
+        from hwsim.sim.mapping import OBJECTIVES
+
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"array objective: expected one of {', '.join(OBJECTIVES)}, "
+                              f"got {self.objective!r}")
+        if not _is_int(self.dram_latency_cycles) or self.dram_latency_cycles < 0:
+            raise ConfigError(f"array dram_latency_cycles: expected an integer >= 0, got "
+                              f"{self.dram_latency_cycles!r}")
 
     @property
     def pes(self) -> int:
@@ -160,7 +189,23 @@ class ArrayConfig:
         out["requant"] = {
             f.name: getattr(self.requant, f.name) for f in dataclasses.fields(self.requant)
         }
+        if not isinstance(self.mapping, str):
+            out["mapping"] = self.mapping.to_dict()
+        out["layer_mappings"] = {k: v if isinstance(v, str) else v.to_dict()
+                                 for k, v in self.layer_mappings}
         return out
+
+
+def _mapping_setting(value: object, source: str) -> Any:
+    """``"auto"``, ``"fixed"`` or a :class:`hwsim.sim.mapping.Mapping` (from a table)."""
+    from hwsim.sim.mapping import mapping_from_data
+
+    if isinstance(value, str):
+        if value not in ("auto", "fixed"):
+            raise ConfigError(f"{source}: expected \"auto\", \"fixed\" or a table "
+                              f"{{order, tm, tk, tn, keep}}, got {value!r}")
+        return value
+    return mapping_from_data(value, source)
 
 
 def _is_int(value: object) -> bool:

@@ -29,7 +29,16 @@ class LayerCounters:
 
     ``first_overflow`` is ``(gemm_index, m, n, k)`` of the first overflowing accumulator
     addition (GEMMs in execution order, then (m, n, k) row-major), or None.
+    ``fill_stall_cycles`` (part of ``stall_cycles``), ``compulsory_dram_bytes`` and
+    ``mapping`` (the first GEMM's mapping label) are §C6.2–§C6.4.
     """
+
+    @property
+    def dram_ratio(self) -> float:
+        """DRAM bytes over the compulsory bytes (§C6.2); 0 when nothing is compulsory."""
+        if not self.compulsory_dram_bytes:
+            return 0.0
+        return (self.dram_read_bytes + self.dram_write_bytes) / self.compulsory_dram_bytes
 
     name: str
     op: str
@@ -48,6 +57,9 @@ class LayerCounters:
     dram_write_bytes: int
     overflow_events: int
     first_overflow: tuple[int, int, int, int] | None
+    fill_stall_cycles: int = 0
+    compulsory_dram_bytes: int = 0
+    mapping: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready plain data."""

@@ -1,6 +1,9 @@
 """Buffer and DRAM model of one GEMM (specs/cycle_model.md §C6).
 
-Closed form over the fold table of a dataflow: SRAM accesses per buffer, DRAM traffic
+:func:`gemm_memory` applies the array's ``mapping`` setting (§C6.4): the mapper's choice
+(``"auto"``), a pinned :class:`hwsim.sim.mapping.Mapping`, or the legacy fold-order model
+``"fixed"`` (:func:`fixed_gemm_memory`, §C6.5). The fixed model is a closed form over the
+fold table of a dataflow: SRAM accesses per buffer, DRAM traffic
 (whole-operand residency or per-fold refetch, partial-sum spill), and the stall cycles of a
 double-buffered DMA whose transfers for fold ``f`` overlap the compute of fold ``f − 1``.
 Both simulation modes use this model, so they report identical totals.
@@ -16,7 +19,7 @@ from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts
 from hwsim.sim.dataflows import Dataflow, GemmShape
 
-__all__ = ["MemoryResult", "gemm_memory", "vector_memory", "nbytes"]
+__all__ = ["MemoryResult", "gemm_memory", "fixed_gemm_memory", "vector_memory", "nbytes"]
 
 BIAS_BITS = 32
 
@@ -28,12 +31,18 @@ def nbytes(elements, bits: int):
 
 @dataclass(frozen=True)
 class MemoryResult:
-    """SRAM accesses, DRAM bytes and stall cycles of one GEMM or vector op (§C6)."""
+    """SRAM accesses, DRAM bytes and stall cycles of one GEMM or vector op (§C6).
+
+    ``stall_cycles`` includes ``fill_stall_cycles`` (the first tile's prefetch, §C6.3);
+    ``compulsory_bytes`` is ``D_min`` (§C6.2); ``mapping`` the label of the mapping used."""
 
     sram: BufferCounts
     dram_read_bytes: int
     dram_write_bytes: int
     stall_cycles: int
+    fill_stall_cycles: int = 0
+    compulsory_bytes: int = 0
+    mapping: str = ""
 
 
 def _ceil_cycles(nbytes_, bw: float):
@@ -46,9 +55,43 @@ def gemm_memory(
     config: ArrayConfig,
     input_unique_bytes: int,
     out_bits: int,
+    layer: str = "",
 ) -> MemoryResult:
-    """§C6 for one GEMM. ``input_unique_bytes``: bytes of the input tensor the GEMM reads
-    (for a conv: the group's slice of the input feature map, not the im2col matrix)."""
+    """§C6 for one GEMM of layer ``layer`` under the array's mapping setting (§C6.4): a
+    ``layer_mappings`` pin for ``layer``, else ``config.mapping`` (``"auto"``: the mapper
+    minimising ``config.objective``; ``"fixed"``: §C6.5; a Mapping: that mapping).
+    ``input_unique_bytes``: bytes of the input tensor the GEMM reads (for a conv: the
+    group's slice of the input feature map, not the im2col matrix)."""
+    from hwsim.sim import mapping as mapping_mod
+
+    setting = dict(config.layer_mappings).get(layer, config.mapping)
+    where = f"layer {layer!r}" if layer else "GEMM"
+    if setting == "auto":
+        setting = mapping_mod.choose_mapping(dataflow, shape, config, input_unique_bytes,
+                                             out_bits)
+        if setting is None:  # no legal candidate (§C6.4): the fold-order model
+            setting = "fixed"
+    if isinstance(setting, str):  # "fixed" (the config checked the value)
+        res = fixed_gemm_memory(dataflow, shape, config, input_unique_bytes, out_bits)
+        return MemoryResult(
+            sram=res.sram, dram_read_bytes=res.dram_read_bytes,
+            dram_write_bytes=res.dram_write_bytes, stall_cycles=res.stall_cycles,
+            compulsory_bytes=mapping_mod.compulsory_bytes(shape, config, input_unique_bytes,
+                                                          out_bits),
+            mapping="fixed")
+    return mapping_mod.mapping_memory(setting, dataflow, shape, config, input_unique_bytes,
+                                      out_bits, where)
+
+
+def fixed_gemm_memory(
+    dataflow: Dataflow,
+    shape: GemmShape,
+    config: ArrayConfig,
+    input_unique_bytes: int,
+    out_bits: int,
+) -> MemoryResult:
+    """§C6.5 (the ``fixed`` mapping) for one GEMM. ``input_unique_bytes``: bytes of the
+    input tensor the GEMM reads (for a conv: the group's slice of the input feature map)."""
     rows, cols = config.rows, config.cols
     ft = dataflow.fold_table(shape, rows, cols)
     lf = dataflow.fold_length(shape, rows, cols)

@@ -58,7 +58,7 @@ def _add_counters(total: LayerCounters | None, c: LayerCounters, row_offset: int
     ints = {f: getattr(total, f) + getattr(c, f) for f in (
         "macs", "array_cycles", "compute_cycles", "fill_drain_cycles", "stall_cycles",
         "total_cycles", "active_pe_cycles", "pe_cycles", "dram_read_bytes",
-        "dram_write_bytes", "overflow_events")}
+        "dram_write_bytes", "overflow_events", "fill_stall_cycles", "compulsory_dram_bytes")}
     util = 0.0
     if total.unit == "array" and ints["total_cycles"]:
         util = ints["macs"] / (config.pes * ints["total_cycles"])

@@ -254,7 +254,8 @@ def simulate_gemm_layer(
         results.append(res)
         shape = GemmShape(*g.a.shape, g.w.shape[1])
         mems.append(gemm_memory(flow, shape, config,
-                                int(nbytes(g.input_elements, config.act_bits)), p.out_bits))
+                                int(nbytes(g.input_elements, config.act_bits)), p.out_bits,
+                                layer=name))
         if first is None and res.first_overflow is not None:
             first = (index, *res.first_overflow)
     return _layer_result(name, op, results, mems, first, config)
@@ -283,6 +284,9 @@ def _layer_result(name: str, op: str, results: Sequence[GemmResult],
         dram_read_bytes=sum(m.dram_read_bytes for m in mems),
         dram_write_bytes=sum(m.dram_write_bytes for m in mems),
         overflow_events=sum(r.overflow_events for r in results), first_overflow=first,
+        fill_stall_cycles=sum(m.fill_stall_cycles for m in mems),
+        compulsory_dram_bytes=sum(m.compulsory_bytes for m in mems),
+        mapping=mems[0].mapping if mems else "",
     )
     return LayerResult(gemms=tuple(results), memory=tuple(mems), counters=counters)
 
@@ -353,7 +357,8 @@ def simulate_conv_layer_fast(
         if first is None and first_loc is not None:
             first = (g, *first_loc)
         mems.append(gemm_memory(flow, shape, config,
-                                int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits))
+                                int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits,
+                                layer=name))
     values = parallel_split(lambda part: requantize(part, params, channel_axis=1), acc, np.int64)
     for g in range(group):
         sl = slice(g * mg, (g + 1) * mg)
