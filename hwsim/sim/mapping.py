@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Mapping", "ORDERS", "OPERANDS", "OBJECTIVES", "MAX_TILES", "MAX_EVALS",
            "mapping_from_data", "check_mapping", "mapping_traffic", "mapping_memory",
            "compulsory_bytes", "candidate_mappings", "choose_mapping", "fixed_equivalent",
-           "objective_value"]
+           "objective_value", "captured_operands", "reuse_fits"]
 
 #: Loop orders, outermost loop first (§C6.1).
 ORDERS = tuple("".join(p) for p in itertools.permutations("mkn"))
@@ -362,6 +362,21 @@ def mapping_memory(mapping: Mapping, flow: Dataflow, shape: GemmShape, config: A
     mp = check_mapping(mapping, flow, shape, config, unique, out_bits, where)
     return _evaluate(mp, _ctx(flow, shape, config, unique, out_bits),
                      _fold_sram(flow, shape, config))
+
+
+def captured_operands(mapping: Mapping, flow: Dataflow, shape: GemmShape,
+                      config: ArrayConfig, unique: int, out_bits: int) -> frozenset[str]:
+    """The operands whose reuse the mapping captures (§C6.1)."""
+    cap = _captured(mapping.clipped(shape), _ctx(flow, shape, config, unique, out_bits))
+    return frozenset(x for x in OPERANDS if cap[x])
+
+
+def reuse_fits(flow: Dataflow, shape: GemmShape, config: ArrayConfig, unique: int,
+               out_bits: int) -> bool:
+    """Whether some candidate of the mapper (§C6.4) captures A, W and Y at once, i.e. the
+    per-tile working set needed to move each operand once fits the buffers."""
+    c = _ctx(flow, shape, config, unique, out_bits)
+    return any(all(_captured(mp, c).values()) for mp in _candidates(c))
 
 
 def fixed_equivalent(flow: Dataflow, shape: GemmShape, config: ArrayConfig) -> Mapping:
