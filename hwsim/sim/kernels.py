@@ -10,7 +10,7 @@ accumulator used by fast mode when a partial sum may overflow.
   :func:`hwsim.arith.jit.requantize_scalar` with its latency. Register chains are delay
   lines stored as sliding windows over flat buffers, so a cycle of the whole array is one
   vectorised loop over its ``R·C`` PEs (:func:`_stream_tile` for ws/is, :func:`_os_tile`
-  for os, one column tile each; column tiles run in parallel).
+  for os, one column tile each; column tiles run in parallel threads).
 * :func:`sequential_accumulate` is arithmetic.md §7 literally, one output at a time.
 
 The dataflow is a parameter (how operands map onto rows, columns and time), chosen by the
@@ -20,9 +20,10 @@ strategy objects in :mod:`hwsim.sim.dataflows`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from hwsim.arith.jit import accumulate_scalar, requantize_scalar
+from hwsim.exact.matmul import parallel_map
 
 __all__ = ["systolic_run", "sequential_accumulate", "requantize_columns"]
 
@@ -294,7 +295,75 @@ def _abs_max(arr):
     return m
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _prepare(os_mode, x, s, rows, cols, acc_bits, acc_buf):
+    """(check, xsk): whether a partial sum might leave the ``acc_bits`` range, and the
+    skewed left-edge streams (:func:`_skew_rows`)."""
+    k_total = x.shape[1] if os_mode else x.shape[0]
+    # No partial sum can leave the acc_bits range if |bias| + K·max|x|·max|s| fits: then
+    # the range check is skipped and partial sums are held in int32 (acc_bits <= 32).
+    bound = _abs_max(acc_buf) + k_total * _abs_max(x) * _abs_max(s)
+    check = bound > (np.int64(1) << (acc_bits - 1)) - 1
+    return check, _skew_rows(x, rows, cols)
+
+
+@njit(cache=True, nogil=True)
+def _run_tile(
+    j, os_mode, check, swap_mn, chan_by_col, x, xsk, s, rows, cols, acc_bits, policy_code,
+    multiplier, shift, scale_f32, mode_code, rounding_code, zero_point, act_min, act_max,
+    out_bits, out_signed, out_wrap, latency, acc_buf, out, valid, stats,
+):
+    """Column tile ``j`` with int64 partial sums if ``check`` else int32 (no GIL held)."""
+    p32 = np.zeros(1, dtype=np.int32)
+    p64 = np.zeros(1, dtype=np.int64)
+    if os_mode:
+        if check:
+            _os_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier,
+                     shift, scale_f32, mode_code, rounding_code, zero_point, act_min,
+                     act_max, out_bits, out_signed, out_wrap, latency, acc_buf, out, valid,
+                     stats, p64)
+        else:
+            _os_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier,
+                     shift, scale_f32, mode_code, rounding_code, zero_point, act_min,
+                     act_max, out_bits, out_signed, out_wrap, latency, acc_buf, out, valid,
+                     stats, p32)
+    elif check:
+        _stream_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn,
+                     chan_by_col, multiplier, shift, scale_f32, mode_code, rounding_code,
+                     zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
+                     latency, acc_buf, out, valid, stats, p64)
+    else:
+        _stream_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn,
+                     chan_by_col, multiplier, shift, scale_f32, mode_code, rounding_code,
+                     zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
+                     latency, acc_buf, out, valid, stats, p32)
+
+
+@njit(cache=True)
+def _lay_out_tiles(os_mode, swap_mn, cols, d_len, latency, valid, stats):
+    """Column tiles one after the other (§C2): shift each tile's valid cycles by the cycles
+    of the tiles before it; (cycles + L, events, first overflow)."""
+    cycle = 0
+    events = 0
+    first = -1
+    for j in range(stats.shape[0]):
+        lo = j * cols
+        hi = min(lo + cols, d_len)
+        if os_mode or not swap_mn:
+            for m in range(valid.shape[0]):
+                for d in range(lo, hi):
+                    valid[m, d] += cycle
+        else:
+            for d in range(lo, hi):
+                for t in range(valid.shape[1]):
+                    valid[d, t] += cycle
+        cycle += stats[j, 0]
+        events += stats[j, 1]
+        if stats[j, 2] >= 0 and (first < 0 or stats[j, 2] < first):
+            first = stats[j, 2]
+    return cycle + latency, events, first
+
+
 def systolic_run(
     os_mode,
     swap_mn,
@@ -337,62 +406,23 @@ def systolic_run(
     ``(cycles, overflow_events, first_overflow)``: ``cycles`` as in §C5, the number of
     accumulator additions that left the ``acc_bits`` range, and the (m, n, k) row-major
     linear index of the first such addition (-1 if none). Column tiles run in parallel
-    (``prange``) and are laid end to end in time afterwards.
+    (:func:`hwsim.exact.matmul.parallel_map`, one task per tile, the kernel releasing the
+    GIL) and are laid end to end in time afterwards.
     """
-    k_total = x.shape[1] if os_mode else x.shape[0]
-    # No partial sum can leave the acc_bits range if |bias| + K·max|x|·max|s| fits: then
-    # the range check is skipped and partial sums are held in int32 (acc_bits <= 32).
-    bound = _abs_max(acc_buf) + k_total * _abs_max(x) * _abs_max(s)
-    check = bound > (np.int64(1) << (acc_bits - 1)) - 1
+    check, xsk = _prepare(os_mode, x, s, rows, cols, acc_bits, acc_buf)
     d_len = s.shape[0] if os_mode else s.shape[1]
     n_tiles = (d_len + cols - 1) // cols
     stats = np.zeros((n_tiles, 3), dtype=np.int64)
-    xsk = _skew_rows(x, rows, cols)
-    p32 = np.zeros(1, dtype=np.int32)
-    p64 = np.zeros(1, dtype=np.int64)
-    # Column tiles are independent (§C2: each has its own outputs and k folds); they run
-    # in parallel here and are laid end to end in time below.
-    for j in prange(n_tiles):
-        if os_mode:
-            if check:
-                _os_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier,
-                         shift, scale_f32, mode_code, rounding_code, zero_point, act_min,
-                         act_max, out_bits, out_signed, out_wrap, latency, acc_buf, out, valid,
-                         stats, p64)
-            else:
-                _os_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, multiplier,
-                         shift, scale_f32, mode_code, rounding_code, zero_point, act_min,
-                         act_max, out_bits, out_signed, out_wrap, latency, acc_buf, out, valid,
-                         stats, p32)
-        elif check:
-            _stream_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn,
-                         chan_by_col, multiplier, shift, scale_f32, mode_code, rounding_code,
-                         zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
-                         latency, acc_buf, out, valid, stats, p64)
-        else:
-            _stream_tile(j, x, xsk, s, rows, cols, check, acc_bits, policy_code, swap_mn,
-                         chan_by_col, multiplier, shift, scale_f32, mode_code, rounding_code,
-                         zero_point, act_min, act_max, out_bits, out_signed, out_wrap,
-                         latency, acc_buf, out, valid, stats, p32)
-    cycle = 0
-    events = 0
-    first = -1
-    for j in range(n_tiles):
-        lo = j * cols
-        hi = min(lo + cols, d_len)
-        if os_mode or not swap_mn:
-            for m in range(valid.shape[0]):
-                for d in range(lo, hi):
-                    valid[m, d] += cycle
-        else:
-            for d in range(lo, hi):
-                for t in range(valid.shape[1]):
-                    valid[d, t] += cycle
-        cycle += stats[j, 0]
-        events += stats[j, 1]
-        if stats[j, 2] >= 0 and (first < 0 or stats[j, 2] < first):
-            first = stats[j, 2]
-    return cycle + latency, events, first
+
+    def tile(j: int) -> None:
+        _run_tile(j, os_mode, check, swap_mn, chan_by_col, x, xsk, s, rows, cols, acc_bits,
+                  policy_code, multiplier, shift, scale_f32, mode_code, rounding_code,
+                  zero_point, act_min, act_max, out_bits, out_signed, out_wrap, latency,
+                  acc_buf, out, valid, stats)
+
+    # Column tiles are independent (§C2: each has its own outputs and k folds).
+    parallel_map(tile, range(n_tiles))
+    return _lay_out_tiles(os_mode, swap_mn, cols, d_len, latency, valid, stats)
 
 
 @njit(cache=True)
