@@ -236,3 +236,37 @@ def test_toml_mapping_settings_and_per_layer_pin() -> None:
     bad = _cfg(layer_mappings={"conv": {"order": "mkn", "tm": 2, "tk": 3, "tn": 2}})
     with pytest.raises(HwsimError, match=r"layer 'conv': mapping mkn:2x3x2: tk = 3"):
         gemm_memory(WS, GemmShape(4, 6, 4), bad, 24, 8, layer="conv")
+
+
+def test_run_reports_mapping_and_bound(tmp_path, capsys) -> None:
+    """``hwsim run --json``: every MAC layer's counters carry its mapping, compulsory bytes
+    (§C6.2: DRAM traffic never below them) and fill stalls; --mapping fixed gives the
+    legacy model's label; --objective reaches the mapper."""
+    import json
+
+    from test_sim_run import EXAMPLE, write_model
+
+    from hwsim.cli import main
+
+    write_model(tmp_path / "tiny.onnx")
+    np.save(tmp_path / "x.npy",
+            np.random.default_rng(1).normal(size=(2, 3, 10, 10)).astype(np.float32))
+    base = ["run", str(tmp_path / "tiny.onnx"), "--array", str(EXAMPLE), "--inputs",
+            str(tmp_path / "x.npy"), "--json"]
+    reports = {}
+    for extra in ([], ["--mapping", "fixed"], ["--objective", "cycles"]):
+        assert main(base + extra) == 0
+        reports[" ".join(extra)] = json.loads(capsys.readouterr().out)
+    for key, rep in reports.items():
+        macs = [la["counters"] for la in rep["layers"] if la["counters"]["macs"]]
+        assert len(macs) == 2
+        for c in macs:
+            assert c["dram_read_bytes"] + c["dram_write_bytes"] >= c["compulsory_dram_bytes"] > 0
+            assert 0 <= c["fill_stall_cycles"] <= c["stall_cycles"]
+            assert (c["mapping"] == "fixed") == (key == "--mapping fixed")
+            assert c["mapping"]
+    # everything of this tiny model fits the 16x16 array's buffers: the bound is reached
+    for c in reports[""]["layers"]:
+        if c["counters"]["macs"]:
+            cc = c["counters"]
+            assert cc["dram_read_bytes"] + cc["dram_write_bytes"] == cc["compulsory_dram_bytes"]

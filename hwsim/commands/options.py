@@ -237,6 +237,12 @@ def add_array_options(p: argparse.ArgumentParser, *, energy: bool = True,
                    help="array configuration (default: 16x16 weight-stationary, as "
                         "examples/arrays/ws16x16.toml); --requant, --profile, --acc-bits and "
                         "--acc-overflow override its fields")
+    p.add_argument("--mapping", default=None, choices=("auto", "fixed"),
+                   help="how GEMMs are tiled onto the buffers (specs/cycle_model.md §C6.4): "
+                        "auto = the mapper (default of an array), fixed = the legacy fold "
+                        "order; overrides the array's mapping")
+    p.add_argument("--objective", default=None, choices=("dram", "energy", "cycles"),
+                   help="what the mapper minimises (§C6.4; default: the array's, dram)")
     if energy:
         p.add_argument("--energy", metavar="TABLE.toml",
                        help="energy table (default: Horowitz ISSCC 2014, 45 nm)")
@@ -274,9 +280,9 @@ def array_from_args(args: argparse.Namespace):  # noqa: ANN201 - ArrayConfig, la
 
 
 def with_overrides(config, args: argparse.Namespace, where: str):  # noqa: ANN001, ANN201
-    """``config`` (an ArrayConfig) with --profile / --requant / --acc-bits / --acc-overflow
-    of ``args`` applied (the command line wins over the file); ConfigError naming the
-    options and ``where`` if the result is not a valid array."""
+    """``config`` (an ArrayConfig) with --profile / --requant / --acc-bits / --acc-overflow /
+    --mapping / --objective of ``args`` applied (the command line wins over the file);
+    ConfigError naming the options and ``where`` if the result is not a valid array."""
     import dataclasses
 
     from hwsim.arith import RequantConfig
@@ -292,6 +298,9 @@ def with_overrides(config, args: argparse.Namespace, where: str):  # noqa: ANN00
         changes["acc_bits"] = args.acc_bits
     if _given(args, "acc_overflow"):
         changes["acc_overflow"] = args.acc_overflow
+    for name in ("mapping", "objective"):  # §C6.4
+        if _given(args, name):
+            changes[name] = getattr(args, name)
     if not changes:
         return config
     try:
