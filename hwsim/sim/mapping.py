@@ -203,33 +203,44 @@ def _a_once(c: _Ctx) -> int:
     return min(c.unique, _nb(c.m * c.k, c.act_bits))
 
 
-def _check(mp: Mapping, c: _Ctx, where: str) -> None:
-    """Tile rules and capacities of §C6.1 (HwsimError naming the field)."""
+def _tile_rule_error(mp: Mapping, c: _Ctx) -> str:
+    """The §C6.1 tile-size rule broken by ``mp`` ('' if none)."""
     for dim, ext_name in _SPATIAL[c.flow].items():
         e = c.rows if ext_name == "rows" else c.cols
         t = mp.tile(dim)
         if t != c.ext(dim) and t % e:
-            raise HwsimError(
-                f"{where}: mapping {mp.label}: t{dim} = {t} must be a multiple of the array "
-                f"{ext_name} ({e}) or the whole dimension {dim.upper()} = {c.ext(dim)} "
-                f"({c.flow}, §C6.1)")
+            return (f"t{dim} = {t} must be a multiple of the array {ext_name} ({e}) or the "
+                    f"whole dimension {dim.upper()} = {c.ext(dim)} ({c.flow}, §C6.1)")
+    return ""
+
+
+def _need(mp: Mapping, c: _Ctx, x: str, captured: bool) -> int:
+    """Bytes operand ``x`` needs in its buffer's working half (§C6.1)."""
+    elems = _footprint_elems(mp, c, x) if captured else (
+        mp.tile(_RELEVANT[x][0]) * mp.tile(_RELEVANT[x][1]))
+    if x == "A":
+        whole = captured and elems == c.m * c.k
+        return _a_once(c) if whole else _nb(elems, c.act_bits)
+    if x == "W":
+        n_ext = c.n if captured and "n" in mp.order[mp.order.index("m") + 1:] else mp.tn
+        return _nb(elems, c.weight_bits) + _nb(n_ext, BIAS_BITS)
+    return _nb(elems, c.acc_bits)
+
+
+_BUFFERS = (("A", "input", "h_in"), ("W", "weight", "h_w"), ("Y", "output", "h_out"))
+
+
+def _check(mp: Mapping, c: _Ctx, where: str) -> None:
+    """Tile rules and capacities of §C6.1 (HwsimError naming the field)."""
+    err = _tile_rule_error(mp, c)
+    if err:
+        raise HwsimError(f"{where}: mapping {mp.label}: {err}")
     cap = _captured(mp, c)
-    need = {}
-    for x in OPERANDS:
-        elems = _footprint_elems(mp, c, x) if cap[x] else (
-            mp.tile(_RELEVANT[x][0]) * mp.tile(_RELEVANT[x][1]))
-        if x == "A":
-            need[x] = _a_once(c) if _a_whole(mp, c, cap) else _nb(elems, c.act_bits)
-        elif x == "W":
-            n_ext = c.n if cap[x] and "n" in mp.order[mp.order.index("m") + 1:] else mp.tn
-            need[x] = _nb(elems, c.weight_bits) + _nb(n_ext, BIAS_BITS)
-        else:
-            need[x] = _nb(elems, c.acc_bits)
-    for x, buf, half in (("A", "input", c.h_in), ("W", "weight", c.h_w),
-                         ("Y", "output", c.h_out)):
-        if need[x] > half:
+    for x, buf, half_name in _BUFFERS:
+        need, half = _need(mp, c, x, cap[x]), getattr(c, half_name)
+        if need > half:
             raise HwsimError(
-                f"{where}: mapping {mp.label}: {x} needs {need[x]} bytes "
+                f"{where}: mapping {mp.label}: {x} needs {need} bytes "
                 f"({'captured footprint' if cap[x] else 'one tile'}) but the {buf} buffer's "
                 f"working half is {half} bytes (§C6.1)")
 
@@ -401,24 +412,20 @@ def _tile_candidates(dim: str, c: _Ctx) -> list[int]:
     return sorted(out)
 
 
-def _legal(mp: Mapping, c: _Ctx) -> bool:
-    try:
-        _check(mp, c, "")
-    except HwsimError:
-        return False
-    return True
-
-
 def _with_max_keep(mp: Mapping, c: _Ctx) -> Mapping | None:
-    """``mp`` with every operand kept whose footprint fits (None if no keep set is legal)."""
-    base = Mapping(mp.order, mp.tm, mp.tk, mp.tn)
-    if not _legal(base, c):
+    """``mp`` with every operand kept whose footprint fits (None if no keep set is legal).
+    Each operand's capacity involves only its own buffer, so the largest legal keep set is
+    the set of operands whose captured footprint fits."""
+    if _tile_rule_error(mp, c):
         return None
+    cap0 = _captured(Mapping(mp.order, mp.tm, mp.tk, mp.tn), c)
     keep = set()
-    for x in OPERANDS:
-        trial = Mapping(mp.order, mp.tm, mp.tk, mp.tn, frozenset(keep | {x}))
-        if _legal(trial, c):
+    for x, _, half_name in _BUFFERS:
+        half = getattr(c, half_name)
+        if _need(mp, c, x, True) <= half:
             keep.add(x)
+        elif cap0[x] or _need(mp, c, x, False) > half:
+            return None
     return Mapping(mp.order, mp.tm, mp.tk, mp.tn, frozenset(keep))
 
 
