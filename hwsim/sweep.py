@@ -18,6 +18,7 @@ Grid file (all lists; ``base`` and ``energy_table`` paths are relative to the gr
     dataflows = ["ws", "os"]
     sram_kib = [64, 256]               # size of each of the input, weight and output buffers
     acc_bits = [24, 32]
+    objectives = ["dram", "cycles"]    # optional: the mapper's objective (cycle_model §C6.4)
     base = "../arrays/ws16x16.toml"    # optional base array config
     energy_table = "../energy/horowitz45.toml"   # optional
 """
@@ -47,7 +48,8 @@ from hwsim.sim.config import ArrayConfig, array_config_from_dict, load_array_con
 if TYPE_CHECKING:
     from hwsim.report.evaluate import ModelSource
 
-_GRID_KEYS = ("arrays", "dataflows", "sram_kib", "acc_bits", "base", "energy_table")
+_GRID_KEYS = ("arrays", "dataflows", "sram_kib", "acc_bits", "base", "energy_table",
+              "objectives")
 
 #: Metrics every workload returns (plus any extra keys it likes).
 METRICS = ("cycles", "energy_pj", "macs", "utilization", "dram_bytes", "overflow_events")
@@ -71,6 +73,8 @@ class SweepGrid:
     acc_bits: tuple[int, ...]
     base: ArrayConfig = field(default_factory=lambda: ArrayConfig(rows=16, cols=16, dataflow="ws"))
     energy_table: EnergyTable = HOROWITZ_45NM
+    #: mapper objectives (specs/cycle_model.md §C6.4); empty: the base array's only
+    objectives: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for f in ("arrays", "dataflows", "sram_kib", "acc_bits"):
@@ -103,11 +107,18 @@ class SweepGrid:
         for k in self.acc_bits:
             check_acc_bits(k, self.base.act_bits, self.base.weight_bits,
                            f"sweep acc_bits value {k!r}")
+        from hwsim.sim.mapping import OBJECTIVES
+
+        if not isinstance(self.objectives, tuple) or any(
+                o not in OBJECTIVES for o in self.objectives):
+            raise ConfigError(f"sweep objectives: expected a list of {', '.join(OBJECTIVES)}, "
+                              f"got {self.objectives!r}")
 
     @property
     def size(self) -> int:
         """Number of points (the product of the axis lengths), without expanding them."""
-        return len(self.arrays) * len(self.dataflows) * len(self.sram_kib) * len(self.acc_bits)
+        return (len(self.arrays) * len(self.dataflows) * len(self.sram_kib)
+                * len(self.acc_bits) * max(1, len(self.objectives)))
 
 
 @dataclass(frozen=True)
@@ -120,18 +131,22 @@ class SweepPoint:
     dataflow: str
     sram_kib: int
     acc_bits: int
+    objective: str = ""  # "" = the base array's
 
     @property
     def label(self) -> str:
-        """Short human-readable name, e.g. ``16x16-ws-256K-acc32``."""
-        return f"{self.rows}x{self.cols}-{self.dataflow}-{self.sram_kib}K-acc{self.acc_bits}"
+        """Short human-readable name, e.g. ``16x16-ws-256K-acc32`` (``-dram`` etc. appended
+        when the grid varies the mapper's objective)."""
+        return (f"{self.rows}x{self.cols}-{self.dataflow}-{self.sram_kib}K-acc{self.acc_bits}"
+                + (f"-{self.objective}" if self.objective else ""))
 
     def array_config(self, base: ArrayConfig) -> ArrayConfig:
         """``base`` with this point's fields replaced (ConfigError if the result is invalid)."""
         b = self.sram_kib * 1024
         return dataclasses.replace(base, rows=self.rows, cols=self.cols, dataflow=self.dataflow,
                                    input_sram_bytes=b, weight_sram_bytes=b,
-                                   output_sram_bytes=b, acc_bits=self.acc_bits)
+                                   output_sram_bytes=b, acc_bits=self.acc_bits,
+                                   objective=self.objective or base.objective)
 
 
 #: Estimated seconds per design point of a model workload: a fixed part (quantization,
@@ -166,9 +181,11 @@ def estimate_seconds(points: int, macs: int, workers: int) -> float:
 
 
 def grid_points(grid: SweepGrid) -> list[SweepPoint]:
-    """All points of the grid, arrays outermost, then dataflow, SRAM, accumulator width."""
-    return [SweepPoint(i, r, c, d, s, a) for i, ((r, c), d, s, a) in enumerate(
-        itertools.product(grid.arrays, grid.dataflows, grid.sram_kib, grid.acc_bits))]
+    """All points of the grid, arrays outermost, then dataflow, SRAM, accumulator width,
+    mapper objective."""
+    return [SweepPoint(i, r, c, d, s, a, o) for i, ((r, c), d, s, a, o) in enumerate(
+        itertools.product(grid.arrays, grid.dataflows, grid.sram_kib, grid.acc_bits,
+                          grid.objectives or ("",)))]
 
 
 def _as_tuple(data: Mapping[str, Any], key: str, where: str) -> tuple[Any, ...]:
@@ -207,6 +224,8 @@ def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path("."),
                               f"{base_dir / data['energy_table']}") from None
     axes = {k: _as_tuple(data, k, where) for k in ("arrays", "dataflows", "sram_kib",
                                                      "acc_bits")}
+    if "objectives" in data:
+        axes["objectives"] = _as_tuple(data, "objectives", where)
     try:
         return SweepGrid(**axes, base=base, energy_table=table)
     except ConfigError as exc:
@@ -301,6 +320,8 @@ def _evaluate_task(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]) 
     row: dict[str, Any] = {"index": point.index, "label": point.label, "rows": point.rows,
                            "cols": point.cols, "dataflow": point.dataflow,
                            "sram_kib": point.sram_kib, "acc_bits": point.acc_bits}
+    if point.objective:
+        row["objective"] = point.objective
     try:
         config = point.array_config(base)
     except ConfigError as exc:
@@ -414,10 +435,37 @@ def results_csv(results: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+SWEEP_HTML = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;
+text-align:right}td:first-child,th:first-child{text-align:left}th{background:#eee}
+tr.front td{font-weight:bold;background:#fdf0f0}tr.excluded td{color:#999}
+img{max-width:100%;height:auto}
+</style></head><body><h1>{{ title }}</h1>
+<p>{{ n }} design points; Pareto front in bold; grey rows are excluded (failed, invalid or
+with accumulator overflow: they compute something else than the model).</p>
+{% if png %}<img alt="pareto.png" src="{{ png }}">{% endif %}
+<table><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
+{% for cls, r in rows %}<tr class="{{ cls }}">{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table></body></html>
+"""
+
+
+def _excluded_why(r: Mapping[str, Any]) -> str:
+    if r.get("status") != "ok":
+        return "failed" if str(r.get("status", "")).startswith("failed") else "invalid"
+    return "accumulator overflow" if r.get("overflow_events", 0) else ""
+
+
 def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
                 title: str = "design space") -> dict[str, Path]:
-    """Write ``sweep.csv``, ``sweep.json`` (results + Pareto indices) and ``pareto.png``."""
+    """Write ``sweep.csv``, ``sweep.json`` (results + Pareto indices), ``pareto.png``
+    (colour = dataflow, marker = array size, numbered front, excluded designs as crosses)
+    and ``sweep.html`` (the plot and every point, self-contained)."""
     from hwsim.report.plots import pareto_png
+    from hwsim.report.render import png_uri, render_html
 
     out = Path(out_dir)
     front = pareto_front(results)
@@ -425,12 +473,27 @@ def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
     atomic_write(written["csv"], results_csv(results).encode("utf-8"))
     doc = {"results": list(results), "pareto": [results[i]["index"] for i in front]}
     atomic_write(written["json"], (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
-    ok = [r for r in results if r.get("status") == "ok"]
-    if ok:
-        pos = {id(r): n for n, r in enumerate(ok)}
-        png = pareto_png([r["cycles"] for r in ok], [r["energy_pj"] for r in ok],
-                         [r["label"] for r in ok], [pos[id(results[i])] for i in front],
-                         title=title)
+    cand = [r for r in results if not _excluded_why(r)]
+    excluded = [(r["cycles"], r["energy_pj"], _excluded_why(r)) for r in results
+                if r.get("status") == "ok" and _excluded_why(r)]
+    png = None
+    if cand:
+        pos = {id(r): n for n, r in enumerate(cand)}
+        png = pareto_png([r["cycles"] for r in cand], [r["energy_pj"] for r in cand],
+                         [r["label"] for r in cand], [pos[id(results[i])] for i in front],
+                         title=title, dataflows=[r["dataflow"] for r in cand],
+                         arrays=[f"{r['rows']}x{r['cols']}" for r in cand], excluded=excluded)
         written["png"] = out / "pareto.png"
         atomic_write(written["png"], png)
+    headers = ["point", "cycles", "energy uJ", "util", "acc overflows", "status"]
+    fset = set(front)
+    rows = [("front" if i in fset else "excluded" if _excluded_why(r) else "",
+             [r.get("label", ""), f"{r.get('cycles', 0):,}",
+              f"{r.get('energy_pj', 0.0) * 1e-6:.3f}",
+              f"{100 * r.get('utilization', 0.0):.1f}%", r.get("overflow_events", ""),
+              r.get("status", "")]) for i, r in enumerate(results)]
+    page = render_html(SWEEP_HTML, title=title, n=len(results), headers=headers, rows=rows,
+                       png=png_uri(png) if png else None)
+    written["html"] = out / "sweep.html"
+    atomic_write(written["html"], page.encode("utf-8"))
     return written

@@ -243,7 +243,7 @@ def topology_report(layers: Sequence[TopologyLayer], config: ArrayConfig, table:
                     title: str, seed: int = 0) -> Any:
     """A :class:`hwsim.report.data.ReportData` of the topology on ``config`` (cycles,
     traffic and energy per layer; no executor cross-check: the operands are random)."""
-    from hwsim.energy import model_energy
+    from hwsim.energy import model_energy, per_action_energy
     from hwsim.energy.from_sim import context_from_array, energy_counters
     from hwsim.report.data import LayerStats, ReportData
 
@@ -266,7 +266,8 @@ def topology_report(layers: Sequence[TopologyLayer], config: ArrayConfig, table:
     return ReportData(title=title, model=title, array=config.to_dict(), pes=config.pes,
                       clock_mhz=config.clock_mhz,
                       dram_bytes_per_cycle=config.dram_bytes_per_cycle, layers=tuple(stats),
-                      exactness=(), accuracies={}, energy_table=table.name)
+                      exactness=(), accuracies={}, energy_table=table.name,
+                      energy_actions=per_action_energy(table, context_from_array(config)))
 
 
 def compute_report_csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -110,6 +110,8 @@ class ReportData:
     exactness: tuple[ExactnessRow, ...] = ()
     accuracies: Mapping[str, float] = field(default_factory=dict)
     energy_table: str = ""
+    #: pJ per action of the energy table for this array (hwsim.energy.per_action_energy)
+    energy_actions: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pes <= 0:
@@ -203,6 +205,7 @@ def to_json_dict(data: ReportData) -> dict[str, Any]:
         "clock_mhz": data.clock_mhz,
         "dram_bytes_per_cycle": data.dram_bytes_per_cycle,
         "energy_table": data.energy_table,
+        "energy_actions_pj": dict(data.energy_actions),
         "layers": layer_rows(data),
         "exactness": [asdict(r) | {"exact": r.exact} for r in data.exactness],
         "accuracies": dict(data.accuracies),

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwsim.commands.options import DEFAULT_BATCH
-from hwsim.energy import HOROWITZ_45NM, EnergyTable, ModelEnergy, model_energy
+from hwsim.energy import (
+    HOROWITZ_45NM,
+    EnergyTable,
+    ModelEnergy,
+    model_energy,
+    per_action_energy,
+)
 from hwsim.energy.from_sim import context_from_array, energy_counters
 from hwsim.errors import HwsimError
 from hwsim.report.data import ExactnessRow, LayerStats, ReportData
@@ -378,6 +384,7 @@ def evaluate(
         model=loaded.name, array=shown.to_dict(), pes=config.pes, clock_mhz=config.clock_mhz,
         dram_bytes_per_cycle=config.dram_bytes_per_cycle, layers=tuple(layers),
         exactness=tuple(exactness), accuracies=accuracies, energy_table=table.name,
+        energy_actions=per_action_energy(table, context_from_array(config)),
     )
     timings["total_s"] = time.perf_counter() - t0
     return Evaluation(src, config, qg, x, y, sim1, energy, rep, report, timings)
