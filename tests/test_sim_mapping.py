@@ -270,3 +270,23 @@ def test_run_reports_mapping_and_bound(tmp_path, capsys) -> None:
         if c["counters"]["macs"]:
             cc = c["counters"]
             assert cc["dram_read_bytes"] + cc["dram_write_bytes"] == cc["compulsory_dram_bytes"]
+
+
+def test_sweep_varies_the_objective() -> None:
+    """A sweep grid's ``objectives`` axis (§C6.4) sets each point's mapper objective: the
+    dram point moves no more DRAM bytes than the cycles point, which has no more cycles."""
+    from hwsim.sweep import GemmWorkload, grid_from_dict, grid_points, run_sweep
+
+    grid = grid_from_dict({"arrays": [[4, 4]], "dataflows": ["ws"], "sram_kib": [1],
+                           "acc_bits": [32], "objectives": ["dram", "cycles"]})
+    assert grid.size == 2
+    assert [p.label for p in grid_points(grid)] == ["4x4-ws-1K-acc32-dram",
+                                                    "4x4-ws-1K-acc32-cycles"]
+    rows = run_sweep(GemmWorkload("g", ((40, 24, 12), (9, 64, 20)), seed=2), grid, workers=0)
+    by = {r["objective"]: r for r in rows}
+    assert by["dram"]["status"] == by["cycles"]["status"] == "ok"
+    assert by["dram"]["dram_bytes"] <= by["cycles"]["dram_bytes"]
+    assert by["cycles"]["cycles"] <= by["dram"]["cycles"]
+    with pytest.raises(ConfigError, match="sweep objectives"):
+        grid_from_dict({"arrays": [[4, 4]], "dataflows": ["ws"], "sram_kib": [1],
+                        "acc_bits": [32], "objectives": ["area"]})

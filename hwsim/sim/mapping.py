@@ -519,18 +519,16 @@ def _choose(c: _Ctx, objective: str, max_evals: int, prices) -> Mapping | None:
         fill, rest = _stalls(reads, writes, macs, c)
         return fill + rest
 
-    if objective == "cycles":
-        pool = sorted(cands, key=lambda mp: (traffic[mp], _tiebreak(mp, c)))[:max_evals]
-        return min(pool, key=lambda mp: (stalls(mp), traffic[mp], _tiebreak(mp, c)))
-    if objective == "energy":
-        score = {mp: _energy(mp, c, prices) for mp in cands}
-    else:
-        score = traffic
+    score = {mp: _energy(mp, c, prices) for mp in cands} if objective == "energy" else traffic
     best = min(score.values())
     pool = sorted((mp for mp in cands if score[mp] == best), key=lambda mp: _tiebreak(mp, c))
     if len(pool) > max_evals:  # evenly spaced over the tile counts, both ends included
         step = (len(pool) - 1) / max(1, max_evals - 1)
         pool = [pool[round(i * step)] for i in range(max_evals)]
+    if objective == "cycles":  # the dram pool plus the max_evals of least traffic
+        extra = sorted(cands, key=lambda mp: (traffic[mp], _tiebreak(mp, c)))[:max_evals]
+        pool = list(dict.fromkeys(pool + extra))
+        return min(pool, key=lambda mp: (stalls(mp), traffic[mp], _tiebreak(mp, c)))
     return min(pool, key=lambda mp: (stalls(mp), _tiebreak(mp, c)))
 
 
