@@ -290,3 +290,21 @@ def test_sweep_varies_the_objective() -> None:
     with pytest.raises(ConfigError, match="sweep objectives"):
         grid_from_dict({"arrays": [[4, 4]], "dataflows": ["ws"], "sram_kib": [1],
                         "acc_bits": [32], "objectives": ["area"]})
+
+
+def test_layers_csv_has_mapping_and_bound() -> None:
+    """report layers.csv rows carry the mapping, the compulsory bytes and the ratio (§C6.2)."""
+    import csv
+    import io
+
+    from hwsim.report.data import LayerStats, ReportData, to_csv
+
+    layer = LayerStats(name="c", op="conv", macs=100, compute_cycles=10, stall_cycles=2,
+                       fill_drain_cycles=3, utilization=0.5, sram_read_bytes=10,
+                       sram_write_bytes=10, dram_read_bytes=300, dram_write_bytes=100,
+                       compulsory_dram_bytes=250, mapping="kmn:8x4x4+AW")
+    data = ReportData(title="t", model="m", array={"rows": 4, "cols": 4, "dataflow": "ws"},
+                      pes=16, clock_mhz=500.0, dram_bytes_per_cycle=16.0, layers=(layer,))
+    row = next(csv.DictReader(io.StringIO(to_csv(data))))
+    assert row["mapping"] == "kmn:8x4x4+AW"
+    assert int(row["compulsory_dram_bytes"]) == 250 and float(row["dram_ratio"]) == 1.6

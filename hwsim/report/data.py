@@ -41,11 +41,15 @@ class LayerStats:
     energy_pj: Mapping[str, float] = field(default_factory=dict)
     requant_mode: str = ""
     overflow_events: int = 0
+    #: specs/cycle_model.md §C6.2/§C6.4: each operand read once + output written once, and
+    #: the mapping the memory model used
+    compulsory_dram_bytes: int = 0
+    mapping: str = ""
 
     def __post_init__(self) -> None:
         for f in ("macs", "compute_cycles", "stall_cycles", "fill_drain_cycles",
                   "sram_read_bytes", "sram_write_bytes", "dram_read_bytes", "dram_write_bytes",
-                  "overflow_events"):
+                  "overflow_events", "compulsory_dram_bytes"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise HwsimError(f"layer {self.name} {f}: expected an int >= 0, got {v!r}")
@@ -187,6 +191,10 @@ def layer_rows(data: ReportData) -> list[dict[str, Any]]:
             "dram_write_bytes": layer.dram_write_bytes,
             "requant_mode": layer.requant_mode,
             "overflow_events": layer.overflow_events,
+            "mapping": layer.mapping,
+            "compulsory_dram_bytes": layer.compulsory_dram_bytes,
+            "dram_ratio": (layer.dram_bytes / layer.compulsory_dram_bytes
+                           if layer.compulsory_dram_bytes else 0.0),
         }
         for c in comps:
             row[f"energy_{c}_pj"] = layer.energy_pj.get(c, 0.0)

@@ -370,6 +370,7 @@ def evaluate(
             dram_read_bytes=int(c.dram_read_bytes), dram_write_bytes=int(c.dram_write_bytes),
             energy_pj=le.by_component, requant_mode=mode_of.get(c.name, ""),
             overflow_events=int(c.overflow_events),
+            compulsory_dram_bytes=int(c.compulsory_dram_bytes), mapping=c.mapping,
         ))
     shown = config
     if loaded.quantized:  # the datapath that ran: the model's own requantization
