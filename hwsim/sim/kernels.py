@@ -343,24 +343,25 @@ def _run_tile(
 def _lay_out_tiles(os_mode, swap_mn, cols, d_len, latency, valid, stats):
     """Column tiles one after the other (§C2): shift each tile's valid cycles by the cycles
     of the tiles before it; (cycles + L, events, first overflow)."""
+    n_tiles = stats.shape[0]
+    start = np.zeros(n_tiles, dtype=np.int64)
     cycle = 0
     events = 0
     first = -1
-    for j in range(stats.shape[0]):
-        lo = j * cols
-        hi = min(lo + cols, d_len)
-        if os_mode or not swap_mn:
-            for m in range(valid.shape[0]):
-                for d in range(lo, hi):
-                    valid[m, d] += cycle
-        else:
-            for d in range(lo, hi):
-                for t in range(valid.shape[1]):
-                    valid[d, t] += cycle
+    for j in range(n_tiles):
+        start[j] = cycle
         cycle += stats[j, 0]
         events += stats[j, 1]
         if stats[j, 2] >= 0 and (first < 0 or stats[j, 2] < first):
             first = stats[j, 2]
+    if os_mode or not swap_mn:  # tile j holds columns [j·C, (j+1)·C) of valid[M, N]
+        for m in range(valid.shape[0]):
+            for d in range(d_len):
+                valid[m, d] += start[d // cols]
+    else:  # is: tile j holds rows [j·C, (j+1)·C)
+        for d in range(d_len):
+            for t in range(valid.shape[1]):
+                valid[d, t] += start[d // cols]
     return cycle + latency, events, first
 
 
