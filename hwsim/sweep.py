@@ -295,6 +295,8 @@ class ModelWorkload:
     (its requantization unit and accumulator) and simulated for one inference (batch 1)."""
 
     source: ModelSource
+    #: also measure top-1 accuracy of the cycle model (fast mode) on the labelled inputs
+    accuracy: bool = False
 
     @property
     def name(self) -> str:
@@ -306,13 +308,52 @@ class ModelWorkload:
 
         ev = evaluate(self.source, config, table, verify=False)
         r = ev.report
-        return {
+        out = {
             "cycles": r.total_cycles, "energy_pj": r.total_energy_pj, "macs": r.total_macs,
             "utilization": r.utilization,
             "dram_bytes": sum(layer.dram_bytes for layer in r.layers),
             "overflow_events": sum(c.overflow_events for c in ev.sim1.layers),
             **{f"energy_{k}_pj": v for k, v in ev.energy.by_component.items()},
         }
+        if self.accuracy:
+            out["accuracy"] = _cycle_model_accuracy(ev, config)
+        return out
+
+
+def _cycle_model_accuracy(ev: Any, config: ArrayConfig, batch: int = 64) -> float:
+    """Top-1 accuracy of the cycle model (fast mode) of ``ev.qgraph`` on ``config`` over the
+    evaluation inputs and labels of ``ev`` (argmax of the first output)."""
+    from hwsim.sim.graph import simulate_qgraph
+
+    if ev.labels is None:
+        raise HwsimError("sweep --accuracy: the inputs have no labels; give --labels (the "
+                         "demo model 'digits' brings its own)")
+    name = ev.qgraph.inputs[0]
+    y = np.asarray(ev.labels).reshape(-1)
+    correct = 0
+    for i in range(0, len(y), batch):
+        xb = np.asarray(ev.inputs[i:i + batch], dtype=np.float32)
+        res = simulate_qgraph(ev.qgraph, {name: xb}, config)
+        scores = res.codes[ev.qgraph.outputs[0]].reshape(xb.shape[0], -1)
+        correct += int(np.count_nonzero(scores.argmax(axis=1) == y[i:i + batch]))
+    return correct / len(y)
+
+
+#: A design whose accuracy is more than this below the sweep's best is excluded from the
+#: Pareto front ("loses accuracy"), like a design whose accumulator overflows.
+ACCURACY_TOLERANCE = 0.01
+
+
+def _excluded_why(r: Mapping[str, Any], results: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Why a point is not a Pareto candidate ("" if it is one)."""
+    if r.get("status") != "ok":
+        return "failed" if str(r.get("status", "")).startswith("failed") else "invalid"
+    if r.get("overflow_events", 0):
+        return "accumulator overflow"
+    accs = [x["accuracy"] for x in results if x.get("status") == "ok" and "accuracy" in x]
+    if "accuracy" in r and accs and r["accuracy"] < max(accs) - ACCURACY_TOLERANCE:
+        return "accuracy lost"
+    return ""
 
 
 def _evaluate_task(task: tuple[Workload, SweepPoint, ArrayConfig, EnergyTable]) -> dict[str, Any]:
@@ -406,9 +447,10 @@ def pareto_front(results: Sequence[Mapping[str, Any]],
     """Positions (in ``results``) of the candidate points no other candidate beats on both
     cycles and energy (minimisation; ties kept). Candidates: status ok and, unless
     ``allow_overflow``, no accumulator overflow event (a design whose accumulator overflows
-    computes something else than the model)."""
-    ok = [i for i, r in enumerate(results) if r.get("status") == "ok"
-          and (allow_overflow or not r.get("overflow_events", 0))]
+    computes something else than the model), and, when points carry an ``accuracy``, at
+    most :data:`ACCURACY_TOLERANCE` below the best."""
+    ok = [i for i, r in enumerate(results) if not _excluded_why(r, results)
+          or (allow_overflow and _excluded_why(r, results) == "accumulator overflow")]
     front = []
     for i in ok:
         ci, ei = results[i]["cycles"], results[i]["energy_pj"]
@@ -445,18 +487,15 @@ tr.front td{font-weight:bold;background:#fdf0f0}tr.excluded td{color:#999}
 img{max-width:100%;height:auto}
 </style></head><body><h1>{{ title }}</h1>
 <p>{{ n }} design points; Pareto front in bold; grey rows are excluded (failed, invalid or
-with accumulator overflow: they compute something else than the model).</p>
+with accumulator overflow or lost accuracy: they compute something else than the model).</p>
 {% if png %}<img alt="pareto.png" src="{{ png }}">{% endif %}
+{% if acc_png %}<img alt="accuracy.png" src="{{ acc_png }}">{% endif %}
 <table><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
 {% for cls, r in rows %}<tr class="{{ cls }}">{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table></body></html>
 """
 
 
-def _excluded_why(r: Mapping[str, Any]) -> str:
-    if r.get("status") != "ok":
-        return "failed" if str(r.get("status", "")).startswith("failed") else "invalid"
-    return "accumulator overflow" if r.get("overflow_events", 0) else ""
 
 
 def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
@@ -473,9 +512,9 @@ def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
     atomic_write(written["csv"], results_csv(results).encode("utf-8"))
     doc = {"results": list(results), "pareto": [results[i]["index"] for i in front]}
     atomic_write(written["json"], (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
-    cand = [r for r in results if not _excluded_why(r)]
-    excluded = [(r["cycles"], r["energy_pj"], _excluded_why(r)) for r in results
-                if r.get("status") == "ok" and _excluded_why(r)]
+    cand = [r for r in results if not _excluded_why(r, results)]
+    excluded = [(r["cycles"], r["energy_pj"], _excluded_why(r, results)) for r in results
+                if r.get("status") == "ok" and _excluded_why(r, results)]
     png = None
     if cand:
         pos = {id(r): n for n, r in enumerate(cand)}
@@ -485,15 +524,27 @@ def write_sweep(out_dir: str | Path, results: Sequence[Mapping[str, Any]],
                          arrays=[f"{r['rows']}x{r['cols']}" for r in cand], excluded=excluded)
         written["png"] = out / "pareto.png"
         atomic_write(written["png"], png)
-    headers = ["point", "cycles", "energy uJ", "util", "acc overflows", "status"]
+    if any("accuracy" in r for r in results):
+        from hwsim.report.plots import accuracy_png
+
+        ok = [r for r in results if r.get("status") == "ok" and "accuracy" in r]
+        written["accuracy_png"] = out / "accuracy.png"
+        atomic_write(written["accuracy_png"], accuracy_png(
+            [r["energy_pj"] for r in ok], [r["accuracy"] for r in ok],
+            [r["acc_bits"] for r in ok], [r["label"] for r in ok],
+            title=title.replace("energy vs cycles", "accuracy vs energy")))
+    headers = ["point", "cycles", "energy uJ", "util", "acc overflows", "accuracy", "status"]
     fset = set(front)
-    rows = [("front" if i in fset else "excluded" if _excluded_why(r) else "",
+    rows = [("front" if i in fset else "excluded" if _excluded_why(r, results) else "",
              [r.get("label", ""), f"{r.get('cycles', 0):,}",
               f"{r.get('energy_pj', 0.0) * 1e-6:.3f}",
               f"{100 * r.get('utilization', 0.0):.1f}%", r.get("overflow_events", ""),
+              f"{100 * r['accuracy']:.2f}%" if "accuracy" in r else "",
               r.get("status", "")]) for i, r in enumerate(results)]
+    acc_png = written["accuracy_png"].read_bytes() if "accuracy_png" in written else None
     page = render_html(SWEEP_HTML, title=title, n=len(results), headers=headers, rows=rows,
-                       png=png_uri(png) if png else None)
+                       png=png_uri(png) if png else None,
+                       acc_png=png_uri(acc_png) if acc_png else None)
     written["html"] = out / "sweep.html"
     atomic_write(written["html"], page.encode("utf-8"))
     return written

@@ -69,3 +69,36 @@ def test_sweep_html_marks_front_and_excluded(tmp_path) -> None:
     assert page.count('<tr class="excluded">') == 1  # the overflowing design, not on the front
     assert 'src="data:image/png;base64,' in page
     assert written["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accuracy_loss_excludes_from_front_and_plots(tmp_path) -> None:
+    """Sweeps over datapath options: a point more than ACCURACY_TOLERANCE below the best
+    accuracy is excluded like an overflowing one; accuracy.png is written and embedded."""
+    from hwsim.sweep import ACCURACY_TOLERANCE, pareto_front, write_sweep
+
+    def point(i: int, bits: int, e: float, acc: float) -> dict:
+        return {"index": i, "label": f"acc{bits}", "rows": 8, "cols": 8, "dataflow": "ws",
+                "acc_bits": bits, "cycles": 100, "energy_pj": e, "utilization": 0.5,
+                "overflow_events": 0, "status": "ok", "accuracy": acc}
+
+    results = [point(0, 16, 1e6, 0.5), point(1, 18, 2e6, 0.96 - ACCURACY_TOLERANCE / 2),
+               point(2, 32, 3e6, 0.96)]
+    assert pareto_front(results) == [1]
+    written = write_sweep(tmp_path, results, title="m: energy vs cycles")
+    assert written["accuracy_png"].read_bytes()[:4] == b"\x89PNG"
+    page = written["html"].read_text()
+    assert 'alt="accuracy.png"' in page and page.count('<tr class="excluded">') == 1
+
+
+def test_sweep_cli_accuracy(tmp_path, capsys) -> None:
+    import json
+
+    from hwsim.cli import main
+
+    assert main(["sweep", "digits", "--grid", "examples/sweeps/accumulator_width.toml",
+                 "--accuracy", "--samples", "40", "--workers", "0", "--out",
+                 str(tmp_path / "sw"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    acc = {r["acc_bits"]: r["accuracy"] for r in doc["results"]}
+    assert acc[16] < acc[32] and acc[24] == acc[32]  # 16 bits overflows and loses accuracy
+    assert (tmp_path / "sw" / "accuracy.png").is_file()

@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="output directory (default ./hwsim-sweep)")
     p.add_argument("--workers", type=nonneg_int, default=None, metavar="N",
                    help="local worker processes (default: CPU count; 0: in this process)")
+    p.add_argument("--accuracy", action="store_true",
+                   help="also measure each point's top-1 accuracy with the cycle model on "
+                        "the labelled inputs (--inputs/--labels, or the demo model's test "
+                        "set; --samples N of them): accuracy.png (accuracy vs energy), and "
+                        "points more than 1 point below the best are excluded from the front")
     p.add_argument("--yes", action="store_true",
                    help="run a sweep estimated to take more than 10 minutes without asking")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -72,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     if layers is not None:
         from hwsim.topology import TopologyWorkload
 
+        if args.accuracy:
+            raise HwsimError("--accuracy: --topology workloads have random operands and no "
+                             "labels; drop --accuracy")
         name = Path(args.topology).stem
         workload = TopologyWorkload(name, layers, seed=args.seed)
         _check_size(args, grid, sum(layer.macs for layer in layers))
@@ -81,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         _check_size(args, grid, _macs(loaded))
         for w in data.warnings:
             print(f"hwsim sweep: warning: {w}", file=sys.stderr)
-        workload = ModelWorkload(src)
+        workload = ModelWorkload(src, accuracy=args.accuracy)
         name = Path(args.model).name
     # One bar over the design points (hwsim.progress); a Dask run reports no progress.
     with bar(len(grid_points(grid)), "sweep", unit="pt", enabled=progress_enabled(args)) as b:

@@ -211,9 +211,8 @@ def pareto_png(cycles: Sequence[float], energy_pj: Sequence[float], labels: Sequ
     if excluded:
         reasons = ", ".join(sorted({w for _, _, w in excluded}))
         handles.append(Line2D([], [], color="#aaaaaa", marker="x", linestyle="",
-                              label=f"excluded ({reasons})"))
-    leg = ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.add_artist(leg)
+                              label="excluded:\n" + reasons.replace(", ", ",\n")))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if lines:
         ax.text(1.02, 0.0, "Pareto points\n" + "\n".join(lines), transform=ax.transAxes,
                 fontsize=7, va="bottom", ha="left", family="monospace")
@@ -221,6 +220,27 @@ def pareto_png(cycles: Sequence[float], energy_pj: Sequence[float], labels: Sequ
     ax.set_xlabel("cycles per inference (log)")
     ax.set_ylabel("energy per inference (µJ)")
     ax.set_title(title)
+    return _png(fig)
+
+
+def accuracy_png(energy_pj: Sequence[float], accuracy: Sequence[float],
+                 acc_bits: Sequence[int], labels: Sequence[str],
+                 title: str = "accuracy vs energy") -> bytes:
+    """Accuracy against cost of sweep points over datapath options: top-1 accuracy of the
+    cycle model vs energy per inference, coloured by accumulator width."""
+    fig, ax = _figure(7.5, 4.6)
+    widths = sorted(set(acc_bits))
+    for k, b in enumerate(widths):
+        idx = [i for i, a in enumerate(acc_bits) if a == b]
+        ax.scatter([energy_pj[i] * 1e-6 for i in idx], [100 * accuracy[i] for i in idx],
+                   color=f"C{k}", label=f"{b}-bit accumulator", s=36, alpha=0.85)
+    best = max(accuracy) if accuracy else 0.0
+    ax.axhline(100 * best, color="#999999", linestyle=":", linewidth=1,
+               label=f"best {100 * best:.2f}%")
+    ax.set_xlabel("energy per inference (µJ)")
+    ax.set_ylabel("top-1 accuracy, cycle model (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
 
 
