@@ -308,3 +308,43 @@ def test_layers_csv_has_mapping_and_bound() -> None:
     row = next(csv.DictReader(io.StringIO(to_csv(data))))
     assert row["mapping"] == "kmn:8x4x4+AW"
     assert int(row["compulsory_dram_bytes"]) == 250 and float(row["dram_ratio"]) == 1.6
+
+
+def test_bound_holds_for_narrow_formats_and_conv_inputs() -> None:
+    """§C6.2 on random small GEMMs with sub-byte operands (per-tile ceilings), a unique input
+    ``U`` below or above ``bytes(M·K)`` (conv windows), random buffers: no legal mapping goes
+    below ``D_min``, the per-tile schedule sums to the closed form, and the single-tile
+    mapping, whenever legal, moves exactly ``D_min``."""
+    rng = np.random.default_rng(11)
+    checked = reached = 0
+    for trial in range(8):
+        flow = ("ws", "is", "os")[trial % 3]
+        act, wb = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+        shape = GemmShape(*(int(v) for v in rng.integers(2, 9, 3)))
+        cfg = _cfg(dataflow=flow, act_bits=act, weight_bits=wb,
+                   acc_bits=int(rng.integers(act + wb, 33)),
+                   input_sram_bytes=int(rng.integers(8, 80)),
+                   weight_sram_bytes=int(rng.integers(24, 120)),
+                   output_sram_bytes=int(rng.integers(32, 300)))
+        mk = -(-shape.m * shape.k * act // 8)
+        unique = int(rng.integers(max(1, mk // 3), 2 * mk))
+        out_bits = int(rng.integers(2, 9))
+        df = get_dataflow(flow)
+        d_min = compulsory_bytes(shape, cfg, unique, out_bits)
+        space = _space(flow, shape, cfg, unique, _all_tiles)
+        checked += len(space)
+        for mp in space:
+            rd, wr = mapping_traffic(mp, df, shape, cfg, unique, out_bits)
+            assert rd + wr >= d_min, mp.label
+        for mp in space[::11]:
+            mem = mapping_memory(mp, df, shape, cfg, unique, out_bits)
+            assert (mem.dram_read_bytes, mem.dram_write_bytes) == mapping_traffic(
+                mp, df, shape, cfg, unique, out_bits)
+        single = Mapping("mkn", shape.m, shape.k, shape.n)
+        try:
+            check_mapping(single, df, shape, cfg, unique, out_bits)
+        except HwsimError:
+            continue
+        assert sum(mapping_traffic(single, df, shape, cfg, unique, out_bits)) == d_min
+        reached += 1
+    assert checked > 500 and reached >= 1
