@@ -308,6 +308,193 @@ def test_small_cnn_end_to_end_200_inputs_and_cycle_model() -> None:
             np.testing.assert_array_equal(sim.codes[name], val, err_msg=name)
 
 
+def _edge16(rng: np.random.Generator, real: np.ndarray | float) -> float:
+    """An int16 output scale: real/s_out just below a power of two (QuantizeMultiplier
+    rounds M up to 2^31, or M ≥ 0x7FFF8000 where the 16x8 kernels' reduced multiplier
+    saturates to 2^15 − 1), else random."""
+    r, u = float(np.max(real)), rng.random()
+    p = 2.0 ** -int(rng.integers(9, 12))
+    if u < 0.25:
+        target = p * (1 - 2.0 ** -int(rng.integers(28, 34)))
+    elif u < 0.5:
+        target = p * (1 - 2.0 ** -float(rng.uniform(15.2, 17)))
+    else:
+        target = float(rng.uniform(0.0002, 0.002))
+    return float(np.float32(r / target))
+
+
+def _mac16_model(rng: np.random.Generator, kind: str, per_channel: bool, bias: str,
+                 batch: int) -> tuple[bytes, tuple[int, ...]]:
+    """int16 activations (zero point 0), int8 weights; ``bias``: ``int64`` (no option),
+    ``int64_opt`` (quantized_bias_type INT64) or ``int32`` (quantized_bias_type INT32)."""
+    import tflite
+
+    b = TfliteBuilder()
+    h = w = int(rng.integers(5, 9))
+    c = int(rng.integers(2, 6))
+    s_x = float(np.float32(rng.uniform(1e-4, 1e-3)))
+    if kind == "fc":
+        k, m = int(rng.integers(16, 80)), int(rng.integers(8, 40))
+        xshape: tuple[int, ...] = (batch, k)
+        wshape: tuple[int, ...] = (m, k)
+        qdim = 0
+    elif kind == "conv":
+        m, kh = int(rng.integers(3, 9)), int(rng.choice([1, 3]))
+        xshape, wshape, qdim = (batch, h, w, c), (m, kh, kh, c), 0
+    else:
+        mult = int(rng.integers(1, 3))
+        m = c * mult
+        xshape, wshape, qdim = (batch, h, w, c), (1, 3, 3, m), 3
+    ws = rng.uniform(0.002, 0.02, m) if per_channel else np.full(1, rng.uniform(0.002, 0.02))
+    ws = ws.astype(np.float32)
+    x = b.tensor("x", xshape, "int16", scale=s_x, zero_point=0)
+    wt = b.tensor("w", wshape, "int8", scale=ws, zero_point=np.zeros(ws.size, np.int64),
+                  quantized_dimension=qdim, data=rng.integers(-127, 128, wshape))
+    btype = "int32" if bias == "int32" else "int64"
+    bt = b.tensor("b", (m,), btype, scale=np.broadcast_to(np.float32(s_x) * ws, (m,)),
+                  zero_point=np.zeros(m, np.int64), data=rng.integers(-3_000_000, 3_000_000, m))
+    opts: dict = {"FusedActivationFunction": _act(rng)}
+    if bias != "int64":
+        opts["QuantizedBiasType"] = getattr(tflite.TensorType, btype.upper())
+    s_out = _edge16(rng, s_x * ws)
+    if kind == "fc":
+        y = b.tensor("y", (batch, m), "int16", scale=s_out, zero_point=0)
+        b.op("FULLY_CONNECTED", [x, wt, bt], [y], **opts)
+        return b.finish([x], [y]), xshape
+    stride = int(rng.integers(1, 3))
+    pad = str(rng.choice(["SAME", "VALID"]))
+    kh = wshape[1]
+    oh = -(-h // stride) if pad == "SAME" else (h - kh + stride) // stride
+    y = b.tensor("y", (batch, oh, oh, m), "int16", scale=s_out, zero_point=0)
+    opts.update(Padding=pad, StrideW=stride, StrideH=stride, DilationWFactor=1,
+                DilationHFactor=1)
+    if kind == "conv":
+        b.op("CONV_2D", [x, wt, bt], [y], **opts)
+    else:
+        opts.pop("QuantizedBiasType", None)
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], DepthMultiplier=mult, **opts)
+    return b.finish([x], [y]), xshape
+
+
+def _codes16(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-32768, 32768, shape).astype(np.int16)
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc"])
+def test_int16x8_mac_ops_bit_exact_vs_litert(kind: str) -> None:
+    """int16x8 CONV_2D / DEPTHWISE_CONV_2D with an int64 bias (§11.3.8: int64 accumulator,
+    reduced 15-bit multiplier, one half-up rounding), CONV_2D with an int32 bias (§8.1),
+    FULLY_CONNECTED with either (§8.7): per-tensor and per-channel, ≥ 100,000 outputs each,
+    zero mismatches, most outputs not saturated."""
+    rng = np.random.default_rng({"conv": 61, "depthwise": 62, "fc": 63}[kind])
+    biases = ["int64"] if kind == "depthwise" else ["int64", "int64_opt", "int32"]
+    total = bad = inside = seed = 0
+    while total < 100_000:
+        bias = biases[seed % len(biases)]
+        model, xshape = _mac16_model(rng, kind, seed % 2 == 0, bias, batch=32)
+        x = _codes16(rng, xshape)
+        im = load_tflite(model)
+        ref = litert_run(model, x)
+        (y,) = im.model_outputs(run_golden(im.qgraph, im.feeds(x)).codes).values()
+        assert y.shape == ref.shape
+        total, bad, seed = total + ref.size, bad + int(np.count_nonzero(y != ref)), seed + 1
+        inside += int(np.count_nonzero(np.abs(ref.astype(np.int64)) < 32767))
+    assert total >= 100_000 and bad == 0, (total, bad)
+    assert inside > total // 2, (inside, total)
+
+
+def test_int16x8_conv_int64_is_not_the_int8_arithmetic() -> None:
+    """§11.3.8: int16x8 CONV_2D with an int64 bias runs the reduced-multiplier requant
+    (a `custom` block, 15-bit multiplier, half up); §8.1 (`tflite`, the int32 kernel's
+    double rounding) disagrees with LiteRT on the same models."""
+    from hwsim.arith import RequantConfig
+    from hwsim.compiler.profiles import EngineProfile
+
+    rng = np.random.default_rng(64)
+    other = bad = 0
+    for _ in range(4):
+        model, xshape = _mac16_model(rng, "conv", True, "int64", batch=64)
+        x = _codes16(rng, xshape)
+        ref = litert_run(model, x)
+        im = load_tflite(model)
+        conv = next(n for n in im.qgraph.nodes if n.op == "conv")
+        assert conv.requant["out"].config == RequantConfig(mode="custom", multiplier_bits=15,
+                                                           rounding="half_up")
+        (y,) = im.model_outputs(run_golden(im.qgraph, im.feeds(x)).codes).values()
+        bad += int(np.count_nonzero(y != ref))
+        im = load_tflite(model, profile=EngineProfile("tflite", RequantConfig(mode="tflite")))
+        (y,) = im.model_outputs(run_golden(im.qgraph, im.feeds(x)).codes).values()
+        other += int(np.count_nonzero(y != ref))
+    assert bad == 0 and other > 0, (bad, other)
+
+
+def _add16_model(rng: np.random.Generator, batch: int, pot: bool = False
+                 ) -> tuple[bytes, tuple[int, ...]]:
+    """int16 ADD of the input and a 1x1 int16x8 conv of it (another scale)."""
+    b = TfliteBuilder()
+    h, c = int(rng.integers(6, 12)), int(rng.integers(2, 6))
+    shape = (batch, h, h, c)
+    s_x = 2.0 ** -12 if pot else float(np.float32(rng.uniform(1e-4, 1e-3)))
+    s_c = 2.0 ** -11 if pot else float(np.float32(rng.uniform(1e-4, 1e-3)))
+    x = b.tensor("x", shape, "int16", scale=s_x, zero_point=0)
+    ws = np.float32(rng.uniform(0.005, 0.02))
+    wt = b.tensor("w", (c, 1, 1, c), "int8", scale=ws, zero_point=0,
+                  data=rng.integers(-127, 128, (c, 1, 1, c)))
+    bt = b.tensor("b", (c,), "int64", scale=np.float32(s_x) * ws, zero_point=0,
+                  data=rng.integers(-300_000, 300_000, c))
+    cv = b.tensor("c", shape, "int16", scale=s_c, zero_point=0)
+    b.op("CONV_2D", [x, wt, bt], [cv], Padding="SAME", StrideW=1, StrideH=1,
+         DilationWFactor=1, DilationHFactor=1)
+    s_y = 2.0 ** -10 if pot else float(np.float32(rng.uniform(0.5, 3.0) * max(s_x, s_c)))
+    y = b.tensor("y", shape, "int16", scale=s_y, zero_point=0)
+    b.op("ADD", [x, cv], [y], FusedActivationFunction=_act(rng))
+    return b.finish([x], [y]), shape
+
+
+def test_int16_add_bit_exact_vs_litert() -> None:
+    """int16 ADD with general scales (§11.3.8: §10.1 with `tflite` blocks and L = 15):
+    ≥ 100,000 outputs, zero mismatches; with power-of-two scales and the default
+    pot_scale_int16 LiteRT takes its fixed-point LSTM path, which the importer refuses."""
+    rng = np.random.default_rng(65)
+    total = bad = 0
+    while total < 100_000:
+        model, xshape = _add16_model(rng, 32)
+        n, m = compare(model, _codes16(rng, xshape))
+        total, bad = total + n, bad + m
+    assert total >= 100_000 and bad == 0, (total, bad)
+    model, _ = _add16_model(rng, 1, pot=True)
+    with pytest.raises(ModelError, match=r"operator 1 \(ADD\): int16 ADD with power-of-two "
+                                         r"scales and pot_scale_int16"):
+        load_tflite(model)
+
+
+def test_int16x8_refusals_name_the_operator() -> None:
+    """Inputs LiteRT's 16x8 kernels reject or misread are refused with the op named:
+    int16 zero points, an int32 bias without quantized_bias_type INT32, accumulators
+    that can leave int32."""
+    def conv(z: int = 0, bias: str = "int64", big: bool = False) -> bytes:
+        b = TfliteBuilder()
+        x = b.tensor("x", (1, 4, 4, 2), "int16", scale=1e-3, zero_point=z)
+        w = b.tensor("w", (3, 1, 1, 2), "int8", scale=0.01, zero_point=0,
+                     data=np.full((3, 1, 1, 2), 100))
+        bt = b.tensor("b", (3,), bias, scale=1e-5, zero_point=0,
+                      data=np.full(3, 2_145_000_000 if big else 5))
+        y = b.tensor("y", (1, 4, 4, 3), "int16", scale=0.05, zero_point=0)
+        b.op("CONV_2D", [x, w, bt], [y], Padding="SAME", StrideW=1, StrideH=1,
+             DilationWFactor=1, DilationHFactor=1)
+        return b.finish([x], [y])
+
+    with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): int16 activations with "
+                                         r"zero points 3"):
+        load_tflite(conv(z=3))
+    with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): .*quantized_bias_type = "
+                                         r"INT32"):
+        load_tflite(conv(bias="int32"))
+    with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): int16x8 accumulator "
+                                         r"bound 2151553600 "):
+        load_tflite(conv(big=True))
+
+
 def test_unsupported_op_names_op_and_index() -> None:
     b = TfliteBuilder()
     x = b.tensor("x", (1, 4), "int8", scale=0.1, zero_point=0)

@@ -283,6 +283,7 @@ def _emit_mac(ctx: _Ctx, op: _Op, kind: str, x: str, w: np.ndarray, w_scale: np.
     m = w.shape[0]
     if w.dtype != np.int8:
         raise ModelError(f"{op.where}: weights of type {w.dtype}; int8 weights are supported")
+    wide = _check_16x8(ctx, op, tin, tout, w, bias)
     wz = np.broadcast_to(w_zero.reshape(-1), (m,)) if w_zero.size > 1 else w_zero.reshape(-1)
     carried = w.astype(np.int64) - wz.reshape([-1] + [1] * (w.ndim - 1))
     if carried.min() < -128 or carried.max() > 127:
@@ -297,7 +298,10 @@ def _emit_mac(ctx: _Ctx, op: _Op, kind: str, x: str, w: np.ndarray, w_scale: np.
         raise ModelError(f"{op.where}: folded bias does not fit the int32 accumulator")
     act = _fused(ctx, op)
     attrs["act_range"] = act
-    req = mac_requant(tin.scale, s_w, tout, ctx.profile.mac_requant(kind), act)
+    if wide and kind == "conv" and ctx.profile.name == "litert_ref":
+        req = litert_16x8_requant(tin.scale, s_w, tout, act)
+    else:
+        req = mac_requant(tin.scale, s_w, tout, ctx.profile.mac_requant(kind), act)
     ctx.emit(QNode(op.node, kind, (x,), tout.name, attrs,
                    {"weight": carried, "bias": folded.astype(np.int32), "weight_scale": s_w},
                    {"out": req}, "relu" if act[0] == 0.0 else ""), i_out, tout, shape, layout,
@@ -308,9 +312,78 @@ def _bias(ctx: _Ctx, op: _Op) -> np.ndarray | None:
     if len(op.inputs) < 3 or op.inputs[2] < 0:
         return None
     b = ctx.const(op.where, op.inputs[2])
-    if b.dtype != np.int32:
-        raise ModelError(f"{op.where}: bias of type {b.dtype}; int32 is supported")
+    if b.dtype not in (np.int32, np.int64):
+        raise ModelError(f"{op.where}: bias of type {b.dtype}; int32 (int8 activations) or "
+                         "int64 / int32 (int16 activations) is supported")
     return b
+
+
+def _check_16x8(ctx: _Ctx, op: _Op, tin: TensorQ, tout: TensorQ, w: np.ndarray,
+                bias: np.ndarray | None) -> bool:
+    """Validate the activation / bias types of a MAC operator as LiteRT's Prepare does
+    (§11.3.8); True for int16x8 with an int64 accumulator (int64 bias, or no bias and no
+    ``quantized_bias_type = INT32``)."""
+    if tin.dtype != "int16" and tout.dtype != "int16":
+        if bias is not None and bias.dtype != np.int32:
+            raise ModelError(f"{op.where}: bias of type {bias.dtype} with {tin.dtype} "
+                             "activations; int32 is expected")
+        return False
+    if (tin.dtype, tout.dtype) != ("int16", "int16"):
+        raise ModelError(f"{op.where}: {tin.dtype} input and {tout.dtype} output; int16x8 "
+                         "needs int16 input and output")
+    if tin.zero_point or tout.zero_point:
+        raise ModelError(f"{op.where}: int16 activations with zero points {tin.zero_point} "
+                         f"(input) and {tout.zero_point} (output); LiteRT's 16x8 kernels "
+                         "require symmetric activations (zero point 0)")
+    opt = getattr(op.options, "QuantizedBiasType", None)
+    declared = ctx.type_names.get(opt(), "") if opt is not None else ""
+    if op.name == "DEPTHWISE_CONV_2D":
+        if bias is not None and bias.dtype != np.int64:
+            raise ModelError(f"{op.where}: int16x8 DEPTHWISE_CONV_2D needs an int64 bias, got "
+                             f"{bias.dtype}")
+        wide = True
+    elif declared in ("INT32", "INT64"):
+        if bias is not None and bias.dtype != np.dtype(declared.lower()):
+            raise ModelError(f"{op.where}: bias of type {bias.dtype} but the options declare "
+                             f"quantized_bias_type {declared}")
+        wide = declared == "INT64"
+    else:
+        if bias is not None and bias.dtype != np.int64:
+            raise ModelError(f"{op.where}: int16x8 with an int32 bias needs the option "
+                             "quantized_bias_type = INT32 (without it LiteRT's kernel reads "
+                             "the bias as int64)")
+        wide = True
+    if wide:
+        # LiteRT accumulates in int64; hwsim's accumulator is int32 (§7.3): the worst case
+        # over all int16 inputs must fit.
+        bound = (np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1) * 32768
+                 + (0 if bias is None else np.abs(bias.astype(np.int64)).reshape(-1)))
+        if int(bound.max()) > (1 << 31) - 1:
+            raise ModelError(f"{op.where}: int16x8 accumulator bound {int(bound.max())} "
+                             "(|bias| + 32768·Σ|w|) exceeds the int32 accumulator hwsim "
+                             "models; LiteRT accumulates in int64")
+    return wide
+
+
+def litert_16x8_requant(s_in: float, s_w: np.ndarray, tout: TensorQ,
+                        act: tuple[float, float]) -> RequantParams:
+    """§11.3.8: LiteRT's int64-accumulator MultiplyByQuantizedMultiplier
+    (``internal/common.cc``, int64 overload): ``(M, e) = QuantizeMultiplier(double(s_in)·
+    double(s_w)/double(s_out))``, ``m = min((M + 2^15) >> 16, 2^15 − 1)``, ``y = (acc·m +
+    2^(14−e)) >> (15 − e)`` — the §8.5 ``custom`` datapath with a 15-bit multiplier,
+    ``n = 15 − e``, ``half_up``."""
+    from hwsim.arith import RequantConfig
+
+    real = float(s_in) * np.asarray(s_w, dtype=np.float64) / float(tout.scale)
+    mm, e = quantize_multiplier(real)
+    mm, e = np.asarray(mm, np.int64), np.asarray(e, np.int64)
+    reduced = np.minimum((mm + (1 << 15)) >> 16, (1 << 15) - 1)
+    lo, hi = fused_act_bounds(act[0], act[1], tout)
+    return RequantParams(config=RequantConfig(mode="custom", multiplier_bits=15,
+                                              rounding="half_up"),
+                         multiplier=reduced, shift=15 - e,
+                         scale_f32=real.astype(np.float32), zero_point=0, out_bits=16,
+                         out_signed=True, act_min=lo, act_max=hi)
 
 
 def _conv2d(ctx: _Ctx, op: _Op) -> None:
@@ -399,12 +472,30 @@ def _add(ctx: _Ctx, op: _Op) -> None:
     from hwsim.reference.golden_ops import add_left_shift
 
     bits = max(int(t.dtype.removeprefix("u").removeprefix("int")) for t in (ta, tb))
-    if bits != 8:
-        raise ModelError(f"{op.where}: {ta.dtype} ADD is not supported (int8 only)")
+    dtypes = {ta.dtype, tb.dtype, tout.dtype}
+    if dtypes == {"int16"}:
+        if ta.zero_point or tb.zero_point or tout.zero_point:
+            raise ModelError(f"{op.where}: int16 ADD with nonzero zero points; LiteRT "
+                             "requires symmetric int16 activations")
+        pot = op.options is None or bool(op.options.PotScaleInt16())
+        if pot and all(_checked_log2(t.scale) for t in (ta, tb, tout)):
+            raise ModelError(f"{op.where}: int16 ADD with power-of-two scales and "
+                             "pot_scale_int16 runs LiteRT's fixed-point (LSTM) path, which "
+                             "is not modelled; only the general-scale path (§11.3.8) is")
+    elif bits != 8 or len(dtypes) != 1:
+        raise ModelError(f"{op.where}: ADD of {ta.dtype} + {tb.dtype} -> {tout.dtype} is not "
+                         "supported (int8 or int16, one type for all three)")
     ctx.emit(QNode(op.node, "add", (a, b), tout.name,
                    {"act_range": act, "left_shift": add_left_shift(bits)}, {},
                    add_requant(ta, tb, tout, ctx.profile.requant, act)), op.outputs[0], tout,
              ctx.shape[a], ctx.layout[a], ctx.perm.get(a))
+
+
+def _checked_log2(scale: float) -> bool:
+    """TFLite ``CheckedLog2`` (quantization_util.cc): |frac(log2 s)| < 1e-3 in float32."""
+    f32 = np.float32
+    lg = f32(np.log(f32(scale))) * (f32(1.0) / f32(np.log(f32(2.0))))
+    return bool(abs(f32(lg - f32(np.round(lg)))) < f32(1e-3))
 
 
 def _mul(ctx: _Ctx, op: _Op) -> None:
