@@ -70,7 +70,8 @@ def with_intermediates(model: Any, qg: Any) -> tuple[Any, list[str]]:
     floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
     inferred = shape_inference.infer_shapes(m).graph.value_info
     float_names = {vi.name for vi in inferred if vi.type.tensor_type.elem_type in floats}
-    elem = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5}  # onnx.TensorProto codes
+    elem = {"uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6,
+            "float32": 1}  # onnx.TensorProto codes
     names = []
     for node in qg.nodes:
         t = node.output
@@ -85,6 +86,10 @@ def with_intermediates(model: Any, qg: Any) -> tuple[Any, list[str]]:
 def input_codes(im: ImportedModel, name: str, x: np.ndarray) -> np.ndarray:
     """Codes of float input ``x`` as the profile's engine quantizes it (arith §11.2.5)."""
     tq = im.qgraph.tensors[name]
+    if tq.dtype == "float32":  # a float input read by ORT's dynamic quantization, §11.2.9
+        from hwsim.reference.engine_ops import f32_to_codes
+
+        return f32_to_codes(x)
     if im.profile.input == "ort_quantize_linear":
         from hwsim.reference.engine_ops import quantize_linear
 
@@ -94,8 +99,16 @@ def input_codes(im: ImportedModel, name: str, x: np.ndarray) -> np.ndarray:
     return quantize(np.asarray(x, dtype=np.float32), tensor_qparams(tq)).astype(np.int64)
 
 
-def float_to_codes(y: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Codes q of DequantizeLinear outputs y = f32(scale·(q − z)) (exact inverse)."""
+def float_to_codes(y: np.ndarray, scale: float, zero_point: int,
+                   dtype: str = "") -> np.ndarray:
+    """Codes q of DequantizeLinear outputs y = f32(scale·(q − z)) (exact inverse); for a
+    ``float32`` / ``int32`` tensor (arithmetic §11.2.9) its bit patterns / values."""
+    if dtype == "float32":
+        from hwsim.reference.engine_ops import f32_to_codes
+
+        return f32_to_codes(y)
+    if dtype == "int32":
+        return np.asarray(y, dtype=np.int64)
     return np.rint(np.asarray(y, dtype=np.float64) / np.float64(np.float32(scale))
                    ).astype(np.int64) + zero_point
 
@@ -145,11 +158,13 @@ def verify_quantized(im: ImportedModel, inputs: np.ndarray, *,
             b.stage("onnxruntime")
             ys = _run_ort(sess, onnx_outputs + inner, name, xb) if sess is not None else []
             for o, y in zip(inner, ys[len(onnx_outputs):], strict=True):
+                if y.dtype.kind == "f":
+                    y = float_to_codes(y, 1.0, 0, "float32")
                 pairs["onnxruntime_vs_golden_intermediate"].add(y, gr.codes[code_of[o]])
                 per_inner[code_of[o]].add(y, gr.codes[code_of[o]])
             for o, y in zip(onnx_outputs, ys[:len(onnx_outputs)], strict=True):
                 tq = qg.tensors[im.outputs[o]]
-                got = float_to_codes(y, tq.scale, tq.zero_point)
+                got = float_to_codes(y, tq.scale, tq.zero_point, tq.dtype)
                 pairs["onnxruntime_vs_golden"].add(got, gr.codes[im.outputs[o]])
                 per_output[o].add(got, gr.codes[im.outputs[o]])
             b.stage("fake-quant")

@@ -63,6 +63,8 @@ QOPS: dict[str, int | None] = {
     "qlinear_sigmoid": 1,
     "conv_u8s8": 1,
     "gemm_u8s8": 1,
+    "matmul_integer": 1,  # ORT dynamic quantization, arithmetic §11.2.9
+    "conv_integer": 1,
     # LiteRT reference-kernel ops (specs/arithmetic.md §11.3; hwsim.reference.litert_ops)
     "litert_avgpool": 1,
     "litert_mul": 2,
@@ -77,9 +79,16 @@ WEIGHT_FORMATS = ("int8", "int4", "int4_block", "fp8_e4m3")
 #: Activation integer formats the graph accepts.
 ACT_DTYPES = ("int8", "uint8", "int16", "uint16")
 
+#: Wide tensors of engine ops (arithmetic §11.2.9): int32 accumulators, and float32 values
+#: carried as their int32 bit patterns (scale 1, zero point 0; never requantized).
+WIDE_DTYPES = ("int32", "float32")
+
 
 def act_range(dtype: str) -> tuple[int, int]:
-    """(qmin, qmax) of an activation format name from :data:`ACT_DTYPES`."""
+    """(qmin, qmax) of an activation format name from :data:`ACT_DTYPES` (or the int32
+    range of a :data:`WIDE_DTYPES` tensor's codes)."""
+    if dtype in WIDE_DTYPES:
+        return -(1 << 31), (1 << 31) - 1
     if dtype not in ACT_DTYPES:
         raise ConfigError(f"activation dtype: expected one of {ACT_DTYPES}, got {dtype!r}")
     bits = int(dtype.removeprefix("u").removeprefix("int"))
@@ -281,7 +290,9 @@ def quantize_feeds(g: QGraph, feeds: Mapping[str, np.ndarray],
             raise ModelError(f"missing input {name!r}; the graph takes {list(g.inputs)}")
         x = np.asarray(feeds[name])
         tq = tensors[name]
-        if x.dtype.kind == "f" and prof is not None and prof.input == "litert_quantize":
+        if x.dtype.kind == "f" and tq.dtype == "float32":  # bit patterns, arith §11.2.9
+            codes[name] = np.asarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
+        elif x.dtype.kind == "f" and prof is not None and prof.input == "litert_quantize":
             from hwsim.reference.litert_ops import litert_quantize  # arithmetic §11.3.7
 
             codes[name] = litert_quantize(x, tq.scale, tq.zero_point, tq.dtype)

@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from hwsim.compiler.profiles import EngineProfile, get_profile
-from hwsim.compiler.qgraph import ACT_DTYPES, QGraph, QNode, TensorQ, verify_qgraph
+from hwsim.compiler.qgraph import (
+    ACT_DTYPES,
+    WIDE_DTYPES,
+    QGraph,
+    QNode,
+    TensorQ,
+    verify_qgraph,
+)
 from hwsim.compiler.requant import add_requant, mac_requant, rescale_requant
 from hwsim.errors import ModelError
 from hwsim.frontends.onnx import _read_model
@@ -83,6 +90,12 @@ class _Ctx:
         #: integer graph inputs (codes fed directly) whose qparams the first reader gives
         self.int_inputs: dict[str, str] = {}
         self.input_types: dict[str, str] = {}
+        #: DynamicQuantizeLinear output -> (float source, scale output, zero point output)
+        self.dql: dict[str, tuple[str, str, str]] = {}
+        #: Mul(x_scale, w_scale) output -> (DynamicQuantizeLinear output, w_scale constant)
+        self.scale_prod: dict[str, tuple[str, str]] = {}
+        #: float graph inputs whose leading dimension is dynamic (one ORT run: whole batch)
+        self.dynamic_batch: set[str] = set()
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -555,6 +568,9 @@ def _shared(ctx: _Ctx, node: Any, qop: str, attrs: dict[str, Any],
     where = f"node {node.name!r} ({node.op_type})"
     x = ctx.act(where, node.input[0])
     tin = ctx.tq[x]
+    if tin.dtype in WIDE_DTYPES and qop not in ("flatten", "reshape"):
+        raise ModelError(f"{where}: its input {x!r} is a {tin.dtype} tensor (§11.2.9); only "
+                         "Flatten / Reshape move those")
     nxt = ctx.sole_consumer(node.output[0])
     if nxt is not None and nxt.op_type == "QuantizeLinear":
         out, tout, act = ctx.quantized_output(node)
@@ -728,6 +744,197 @@ def _dequantize_linear(ctx: _Ctx, node: Any) -> None:
     ctx.alias[node.output[0]] = c
 
 
+# --- dynamic quantization: DynamicQuantizeLinear, MatMulInteger, ConvInteger (§11.2.9) ---
+
+def _float_tensor(ctx: _Ctx, where: str, name: str) -> str:
+    """A float tensor (graph input or the float32 output of an integer MAC's tail)."""
+    c = ctx.canon(name)
+    if c in ctx.input_shapes and c not in ctx.tq and ctx.input_types.get(c) == "FLOAT":
+        ctx.tq[c] = TensorQ(c, "float32", 1.0, 0)
+        ctx.inputs.append(c)
+        ctx.shape[c] = ctx.input_shapes[c]
+    if c not in ctx.tq or ctx.tq[c].dtype != "float32":
+        raise ModelError(f"{where}: input {name!r} is not a float32 graph input nor the "
+                         "float output of a MatMulInteger / ConvInteger tail")
+    return c
+
+
+def _dynamic_quantize_linear(ctx: _Ctx, node: Any) -> None:
+    """Recorded, not emitted: each MatMulInteger / ConvInteger reading its output quantizes
+    the float input itself (§11.2.9), so per-run qparams never leave that node."""
+    where = f"node {node.name!r} (DynamicQuantizeLinear)"
+    x = _float_tensor(ctx, where, node.input[0])
+    y, scale, zp = (list(node.output) + ["", "", ""])[:3]
+    for t in (y, scale, zp):
+        if t and t in ctx.outputs:
+            raise ModelError(f"{where}: output {t!r} is a graph output; run-time scales and "
+                             "zero points are not tensors of the integer graph (only their "
+                             "use by MatMulInteger / ConvInteger is representable)")
+    ctx.dql[y] = (x, scale, zp)
+
+
+def _scale_product(ctx: _Ctx, node: Any) -> bool:
+    """Mul(x_scale, w_scale) of quantize_dynamic: recorded for the float tail."""
+    ins = list(node.input)
+    dql_scales = {v[1]: k for k, v in ctx.dql.items()}
+    for i in (0, 1):
+        if ins[i] in dql_scales and ins[1 - i] in ctx.consts:
+            ctx.scale_prod[node.output[0]] = (dql_scales[ins[i]], ins[1 - i])
+            return True
+    return False
+
+
+def _mul_any(ctx: _Ctx, node: Any) -> None:
+    if not _scale_product(ctx, node):
+        _qdq_mul(ctx, node)
+
+
+def _reshape_any(ctx: _Ctx, node: Any) -> None:
+    if node.input[0] in ctx.consts:  # quantize_dynamic reshapes the conv bias
+        shape = [int(v) for v in ctx.const(node.name, node.input[1]).reshape(-1)]
+        ctx.consts[node.output[0]] = ctx.consts[node.input[0]].reshape(shape)
+        return
+    _reshape(ctx, node)
+
+
+def _relu_any(ctx: _Ctx, node: Any) -> None:
+    c = ctx.canon(node.input[0])
+    if c in ctx.tq and ctx.tq[c].dtype == "float32":
+        raise ModelError(f"node {node.name!r} ({node.op_type}): a float {node.op_type} is "
+                         "representable only right after a MatMulInteger / ConvInteger "
+                         "tail (Cast, Mul, Add)")
+    _relu_clip(ctx, node)
+
+
+def _float_tail(ctx: _Ctx, node: Any, dyn: tuple[str, str, str] | None, m: int,
+                axis_len: int) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    """Match ``Cast(to float) → Mul(scale product) [→ Add(bias)] [→ Relu]`` after a
+    MatMulInteger / ConvInteger; returns the last output, attrs and arrays."""
+    where = f"node {node.name!r} ({node.op_type})"
+    out, attrs, arrays = node.output[0], {"tail": False, "relu": False}, {}
+    cast = ctx.sole_consumer(out)
+    if cast is None or cast.op_type != "Cast" or int(_attrs(cast).get("to", 0)) != 1:
+        return out, attrs, arrays
+    mul = ctx.sole_consumer(cast.output[0])
+    if mul is None or mul.op_type != "Mul":
+        raise ModelError(f"{where}: the Cast after it must feed a Mul by the scale product")
+    other = [t for t in mul.input if t != cast.output[0]]
+    prod = ctx.scale_prod.get(other[0]) if len(other) == 1 else None
+    if dyn is None or prod is None or ctx.dql.get(prod[0]) != dyn:
+        raise ModelError(f"{where}: the Mul after its Cast must multiply by Mul(x_scale, "
+                         "w_scale) of its own DynamicQuantizeLinear")
+    ws = np.asarray(ctx.const(where, prod[1]), dtype=np.float32).reshape(-1)
+    if ws.size not in (1, m) or np.any(~np.isfinite(ws)) or np.any(ws <= 0):
+        raise ModelError(f"{where}: weight scale {prod[1]!r} must be 1 or {m} finite "
+                         "values > 0")
+    arrays["weight_scale"] = np.broadcast_to(ws, (m,)).copy()
+    ctx.done.update({_index(ctx.g, cast), _index(ctx.g, mul)})
+    out = mul.output[0]
+    attrs["tail"] = True
+    add = ctx.sole_consumer(out)
+    if add is not None and add.op_type == "Add":
+        b_name = [t for t in add.input if t != out]
+        b = ctx.consts.get(b_name[0]) if len(b_name) == 1 else None
+        if b is not None and b.dtype == np.float32 and b.size == m and (
+                b.ndim == 1 or b.shape[axis_len] == m):
+            arrays["bias"] = np.asarray(b, dtype=np.float32).reshape(-1)
+            ctx.done.add(_index(ctx.g, add))
+            out = add.output[0]
+    relu = ctx.sole_consumer(out)
+    if relu is not None and relu.op_type == "Relu":
+        attrs["relu"] = True
+        ctx.done.add(_index(ctx.g, relu))
+        out = relu.output[0]
+    return out, attrs, arrays
+
+
+def _integer_mac_input(ctx: _Ctx, where: str, node: Any
+                       ) -> tuple[str, tuple[str, str, str] | None, int]:
+    """The MAC's input tensor: the float source of its DynamicQuantizeLinear (dynamic), or
+    uint8 / int8 codes with the constant zero point; and the declared rows per run."""
+    a = node.input[0]
+    if a in ctx.dql:
+        dyn = ctx.dql[a]
+        return dyn[0], dyn, 0 if ctx.dynamic_batch else ctx.shape[dyn[0]][0]
+    zp = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    if a in ctx.int_inputs and a not in ctx.tq:
+        z = (np.asarray(ctx.const(where, zp)).reshape(-1) if zp
+             else np.zeros(1, dtype=np.int64))
+        if z.size != 1:
+            raise ModelError(f"{where}: the input zero point must be per tensor")
+        ctx.tq[a] = TensorQ(a, ctx.int_inputs[a], 1.0, int(z[0]))
+        ctx.inputs.append(a)
+        ctx.shape[a] = ctx.input_shapes[a]
+    c = ctx.act(where, a)
+    z0 = int(np.asarray(ctx.const(where, zp)).reshape(-1)[0]) if zp else 0
+    if z0 != ctx.tq[c].zero_point:
+        raise ModelError(f"{where}: input zero point {z0} differs from its producer's")
+    return c, None, 0
+
+
+def _integer_weights(ctx: _Ctx, where: str, node: Any, axis: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    wq = ctx.const(where, node.input[1])
+    if wq.dtype not in (np.int8, np.uint8):
+        raise ModelError(f"{where}: weights {node.input[1]!r} of dtype {wq.dtype}; expected "
+                         "int8 or uint8 codes")
+    zw = (np.asarray(ctx.const(where, node.input[3]), dtype=np.int64).reshape(-1)
+          if len(node.input) > 3 and node.input[3] else np.zeros(1, dtype=np.int64))
+    if zw.size not in (1, wq.shape[axis]):
+        raise ModelError(f"{where}: weight zero point has {zw.size} values, expected 1 or "
+                         f"{wq.shape[axis]}")
+    return wq, zw
+
+
+def _pair_saturated(ctx: _Ctx, tin_dtype: str, wq: np.ndarray, zw: np.ndarray) -> bool:
+    return (ctx.profile.mac_u8s8 == "avx2_pair_saturation" and wq.dtype == np.int8
+            and tin_dtype in ("float32", "uint8") and not np.any(zw))
+
+
+def _matmul_integer(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (MatMulInteger)"
+    if not ctx.profile.is_ort:
+        raise ModelError(f"{where}: ORT's dynamic quantization has no kernel in profile "
+                         f"{ctx.profile.name!r} (§11.2.9: ort_cpu profiles only)")
+    x, dyn, rows = _integer_mac_input(ctx, where, node)
+    wq, zw = _integer_weights(ctx, where, node, 1)
+    xs = ctx.shape[x]
+    if wq.ndim != 2 or xs[-1] != wq.shape[0]:
+        raise ModelError(f"{where}: expected a constant 2-D B with {xs[-1]} rows, got "
+                         f"{wq.shape}")
+    n = wq.shape[1]
+    out, attrs, arrays = _float_tail(ctx, node, dyn, n, len(xs) - 1)
+    w = np.ascontiguousarray(wq.T)
+    attrs.update(rows=rows, pair_saturated=_pair_saturated(ctx, ctx.tq[x].dtype, wq, zw))
+    arrays.update(weight=w, weight_zero_point=np.broadcast_to(zw, (n,)).copy())
+    ctx.emit(QNode(node.name or out, "matmul_integer", (x,), out, attrs, arrays),
+             TensorQ(out, "float32" if attrs["tail"] else "int32", 1.0, 0), xs[:-1] + (n,))
+
+
+def _conv_integer(ctx: _Ctx, node: Any) -> None:
+    where = f"node {node.name!r} (ConvInteger)"
+    if not ctx.profile.is_ort:
+        raise ModelError(f"{where}: ORT's dynamic quantization has no kernel in profile "
+                         f"{ctx.profile.name!r} (§11.2.9: ort_cpu profiles only)")
+    x, dyn, rows = _integer_mac_input(ctx, where, node)
+    wq, zw = _integer_weights(ctx, where, node, 0)
+    if wq.ndim != 4:
+        raise ModelError(f"{where}: only 2-D convolutions are supported")
+    a = _attrs(node)
+    strides, pads, dil = _window_attrs(where, a, tuple(wq.shape[2:]))
+    xs = ctx.shape[x]
+    oh, ow = _out_hw(xs, tuple(wq.shape[2:]), strides, pads, dil)
+    m = wq.shape[0]
+    out, attrs, arrays = _float_tail(ctx, node, dyn, m, 1)
+    attrs.update(rows=rows, strides=strides, pads=pads, dilations=dil,
+                 group=int(a.get("group", 1)),
+                 pair_saturated=False)  # MLAS's S8U8 path: exact on AVX2 (§11.2.9)
+    arrays.update(weight=np.asarray(wq), weight_zero_point=np.broadcast_to(zw, (m,)).copy())
+    ctx.emit(QNode(node.name or out, "conv_integer", (x,), out, attrs, arrays),
+             TensorQ(out, "float32" if attrs["tail"] else "int32", 1.0, 0),
+             (xs[0], m, oh, ow))
+
+
 #: (format, ONNX op type) -> converter. "qdq": float op between DQ and Q nodes; "qop":
 #: QOperator / com.microsoft node; "any": both.
 CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
@@ -737,7 +944,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qdq", "Gemm"): _qdq_gemm,
     ("qdq", "MatMul"): _qdq_gemm,
     ("qdq", "Add"): _qdq_add,
-    ("qdq", "Mul"): _qdq_mul,
+    ("qdq", "Mul"): _mul_any,  # or quantize_dynamic's Mul(x_scale, w_scale), §11.2.9
     ("qdq", "GlobalAveragePool"): _qdq_gap,
     ("qdq", "AveragePool"): _qdq_avgpool,
     ("qdq", "Concat"): _qdq_concat,
@@ -755,10 +962,13 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qop", "QLinearSigmoid"): _qop_sigmoid,
     ("any", "MaxPool"): _maxpool,
     ("any", "Flatten"): _flatten,
-    ("any", "Reshape"): _reshape,
-    ("any", "Relu"): _relu_clip,
-    ("any", "Clip"): _relu_clip,
+    ("any", "Reshape"): _reshape_any,
+    ("any", "Relu"): _relu_any,
+    ("any", "Clip"): _relu_any,
     ("any", "Identity"): _identity,
+    ("qop", "DynamicQuantizeLinear"): _dynamic_quantize_linear,
+    ("qop", "MatMulInteger"): _matmul_integer,
+    ("qop", "ConvInteger"): _conv_integer,
 }
 _BY_OP = {op: fn for (_, op), fn in CONVERTERS.items()}
 
@@ -818,6 +1028,9 @@ def load_quantized_onnx(source: Any, profile: str | EngineProfile = "ort_cpu",
 
     ctx.input_types = {vi.name: TensorProto.DataType.Name(vi.type.tensor_type.elem_type)
                        for vi in model.graph.input if vi.name in ctx.input_shapes}
+    ctx.dynamic_batch = {vi.name for vi in model.graph.input if vi.name in ctx.input_shapes
+                         and not (vi.type.tensor_type.shape.dim
+                                  and vi.type.tensor_type.shape.dim[0].dim_value > 0)}
     for i, node in enumerate(model.graph.node):
         if i in ctx.done:
             continue

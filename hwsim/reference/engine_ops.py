@@ -251,6 +251,121 @@ def _run_mac_u8s8(node, codes, tensors):  # noqa: ANN001, ANN202
     return requantize(acc, node.requant["out"], channel_axis=1)
 
 
+# --- ORT dynamic quantization (arithmetic §11.2.9) ---------------------------------------
+
+def f32_to_codes(v: np.ndarray) -> np.ndarray:
+    """float32 values as the int64 codes of a ``float32`` tensor: their int32 bit patterns."""
+    return np.ascontiguousarray(v, dtype=F32).view(np.int32).astype(np.int64)
+
+
+def codes_to_f32(q: np.ndarray) -> np.ndarray:
+    """The float32 values of a ``float32`` tensor's codes (inverse of f32_to_codes)."""
+    return np.ascontiguousarray(q, dtype=np.int64).astype(np.int32).view(F32)
+
+
+def dynamic_qparams_u8(x: np.ndarray) -> tuple[np.float32, int]:
+    """§11.2.9 ORT ``GetQuantizationParameter<uint8_t>`` (qmath.h): ``lo = min(0, min x)``,
+    ``hi = max(0, max x)``, ``s = hi == lo ? 1 : f32(f32(hi − lo)/255)``,
+    ``z = rne(clamp(f32(0 − f32(lo/s)), 0, 255))``."""
+    x = np.asarray(x, dtype=F32)
+    lo = min(F32(0), F32(x.min())) if x.size else F32(0)
+    hi = max(F32(0), F32(x.max())) if x.size else F32(0)
+    s = F32(1) if hi == lo else F32(F32(hi - lo) / F32(255))
+    zf = F32(F32(0) - F32(lo / s))
+    return s, int(np.rint(np.clip(zf, F32(0), F32(255))))
+
+
+def dynamic_quantize_linear(x: np.ndarray) -> tuple[np.ndarray, np.float32, int]:
+    """§11.2.9 DynamicQuantizeLinear over the whole of ``x``: (uint8 codes, scale, zero
+    point), the codes by MLAS QuantizeLinear (§11.2.5)."""
+    s, z = dynamic_qparams_u8(x)
+    return quantize_linear(x, float(s), z, "uint8"), s, z
+
+
+def _im2col_nchw(q: np.ndarray, zp: int, kernel: tuple[int, int], a: Mapping,
+                 group: int) -> tuple[np.ndarray, int, int]:
+    """ConvInteger's NCHW im2col (conv_integer.cc): per group, rows = output pixels of each
+    image (n, oh, ow), columns k = (c, kh, kw); padding positions hold ``zp``."""
+    n, c, h, wd = q.shape
+    kh, kw = kernel
+    (sh, sw), (dh, dw) = tuple(a["strides"]), tuple(a["dilations"])
+    t, left, b, r = (int(p) for p in a["pads"])
+    oh = (h + t + b - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + left + r - dw * (kw - 1) - 1) // sw + 1
+    xp = np.pad(q, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=zp)
+    cols = np.empty((n, oh, ow, c, kh, kw), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, :, i, j] = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                                        j * dw: j * dw + sw * (ow - 1) + 1: sw
+                                        ].transpose(0, 2, 3, 1)
+    cg = c // group
+    parts = [cols[:, :, :, g * cg:(g + 1) * cg].reshape(n * oh * ow, -1) for g in range(group)]
+    return np.stack(parts), oh, ow
+
+
+def integer_acc(a: np.ndarray, za: int, w: np.ndarray, zw: np.ndarray,
+                pair_saturated: bool) -> np.ndarray:
+    """§11.2.9 int32 sums ``Σ_k (a_k − z_a)(w_k − z_w)`` for codes ``a`` [P, K] and weight
+    codes ``w`` [M, K] (zero points ``zw`` per row of ``w``) -> int64 [P, M]; with
+    ``pair_saturated`` (uint8 × int8, ``zw`` = 0, ORT's AVX2 U8S8 kernel) the §11.2.8
+    pair-saturated sum of the raw codes minus ``z_a·Σ_k w_k``."""
+    w = np.asarray(w, dtype=np.int64)
+    if pair_saturated:
+        return u8s8_pair_saturated_acc(a, w) - za * w.sum(axis=1)[None, :]
+    wc = w - np.asarray(zw, dtype=np.int64).reshape(-1, 1)
+    return (np.asarray(a, dtype=np.int64) - za) @ wc.T
+
+
+def _run_integer_mac(node, codes, tensors):  # noqa: ANN001, ANN202
+    """matmul_integer / conv_integer (§11.2.9): the input is dynamically quantized per
+    group of ``rows`` leading rows (a ``float32`` input) or taken as codes; exact or
+    pair-saturated int32 sums; then the float tail ``f32(f32(f32(acc)·f32(s_a·s_w)) + b)``
+    (+ Relu) as float32 bit patterns, or the int32 sums themselves (no tail)."""
+    a = node.attrs
+    x = np.asarray(codes[node.inputs[0]], dtype=np.int64)
+    tin = tensors[node.inputs[0]]
+    w = np.asarray(node.arrays["weight"])
+    zw = np.asarray(node.arrays["weight_zero_point"], dtype=np.int64)
+    m = w.shape[0]
+    rows = int(a["rows"]) or x.shape[0]
+    if tin.dtype == "float32":
+        xf = codes_to_f32(x)
+        groups = [dynamic_quantize_linear(xf[i:i + rows]) for i in range(0, x.shape[0], rows)]
+    else:
+        groups = [(x, F32(tin.scale), tin.zero_point)]
+    out = []
+    for q, s, z in groups:
+        u8s8 = bool(a["pair_saturated"]) and (tin.dtype in ("float32", "uint8"))
+        if node.op == "matmul_integer":
+            acc = integer_acc(q.reshape(-1, w.shape[1]), z, w, zw, u8s8)
+            acc = acc.reshape(q.shape[:-1] + (m,))
+            axis = acc.ndim - 1
+        else:
+            group = int(a["group"])
+            cols, oh, ow = _im2col_nchw(q, z, tuple(w.shape[2:]), a, group)
+            mg = m // group
+            wk = w.reshape(m, -1)
+            acc = np.concatenate([integer_acc(cols[g], z, wk[g * mg:(g + 1) * mg],
+                                              zw[g * mg:(g + 1) * mg] if zw.size > 1 else zw,
+                                              u8s8) for g in range(group)], axis=1)
+            acc = acc.reshape(q.shape[0], oh, ow, m).transpose(0, 3, 1, 2)
+            axis = 1
+        if not a["tail"]:
+            out.append(acc)
+            continue
+        view = [1] * acc.ndim
+        view[axis] = -1
+        mult = (F32(s) * np.asarray(node.arrays["weight_scale"], dtype=F32)).astype(F32)
+        y = (acc.astype(F32) * mult.reshape(view)).astype(F32)
+        if "bias" in node.arrays:
+            y = (y + np.asarray(node.arrays["bias"], dtype=F32).reshape(view)).astype(F32)
+        if a["relu"]:
+            y = np.maximum(y, F32(0)).astype(F32)
+        out.append(f32_to_codes(y))
+    return np.concatenate(out, axis=0)
+
+
 #: MLAS ``MlasLogisticConstants`` (logistic.cpp; Eigen's rational approximation).
 _LOGISTIC = {k: F32(v) for k, v in (
     ("lo", -18.0), ("hi", 18.0), ("a9", 4.37031012579801e-11), ("a7", 1.15627324459942e-07),
@@ -365,5 +480,7 @@ ENGINE_KERNELS: Mapping[str, Kernel] = {
     "qlinear_sigmoid": _run_sigmoid,
     "conv_u8s8": _run_mac_u8s8,
     "gemm_u8s8": _run_mac_u8s8,
+    "matmul_integer": _run_integer_mac,
+    "conv_integer": _run_integer_mac,
     **LITERT_KERNELS,  # LiteRT reference-kernel ops, arithmetic §11.3
 }
