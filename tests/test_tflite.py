@@ -468,6 +468,83 @@ def test_int16_add_bit_exact_vs_litert() -> None:
         load_tflite(model)
 
 
+def _int16_other_model(rng: np.random.Generator, kind: str, batch: int
+                       ) -> tuple[bytes, tuple[int, ...]]:
+    """int16 (zero point 0) MUL, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, and the code-moving
+    RELU / PAD / CONCATENATION."""
+    b = TfliteBuilder()
+    h, c = int(rng.integers(6, 12)), int(rng.integers(2, 6))
+    s_x = float(np.float32(rng.uniform(1e-4, 1e-3)))
+    xshape = (batch, h, h, c)
+    x = b.tensor("x", xshape, "int16", scale=s_x, zero_point=0)
+    if kind in ("mul", "concat"):
+        r = b.tensor("r", xshape, "int16", scale=s_x, zero_point=0)
+        b.op("RELU", [x], [r])
+        if kind == "mul":
+            s_y = float(np.float32(rng.uniform(0.5e-4, 1e-3) * s_x * 32768))
+            y = b.tensor("y", xshape, "int16", scale=s_y, zero_point=0)
+            b.op("MUL", [x, r], [y], FusedActivationFunction=_act(rng))
+        else:
+            y = b.tensor("y", (batch, h, h, 2 * c), "int16", scale=s_x, zero_point=0)
+            b.op("CONCATENATION", [x, r], [y], Axis=3)
+    elif kind == "mean":
+        keep = bool(rng.integers(0, 2))
+        ax = b.tensor("axes", (2,), "int32", data=np.array([1, 2]))
+        y = b.tensor("y", (batch, 1, 1, c) if keep else (batch, c), "int16",
+                     scale=float(np.float32(s_x * rng.uniform(0.2, 2.0))), zero_point=0)
+        b.op("MEAN", [x, ax], [y], KeepDims=keep)
+    elif kind == "pad":
+        pads = b.tensor("pads", (4, 2), "int32", data=np.array([[0, 0], [1, 2], [2, 1], [0, 0]]))
+        y = b.tensor("y", (batch, h + 3, h + 3, c), "int16", scale=s_x, zero_point=0)
+        b.op("PAD", [x, pads], [y])
+    else:
+        k, stride = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+        pad = str(rng.choice(["SAME", "VALID"]))
+        oh = -(-h // stride) if pad == "SAME" else (h - k + stride) // stride
+        y = b.tensor("y", (batch, oh, oh, c), "int16", scale=s_x, zero_point=0)
+        b.op("AVERAGE_POOL_2D" if kind == "avgpool" else "MAX_POOL_2D", [x], [y],
+             Padding=pad, StrideW=stride, StrideH=stride, FilterWidth=k, FilterHeight=k,
+             FusedActivationFunction=_act(rng))
+    return b.finish([x], [y]), xshape
+
+
+@pytest.mark.parametrize("kind", ["mul", "avgpool", "maxpool", "mean", "pad", "concat"])
+def test_int16_other_ops_bit_exact_vs_litert(kind: str) -> None:
+    """int16 MUL (§11.3.6), AVERAGE_POOL_2D (§11.3.4), MAX_POOL_2D, MEAN (§11.3.5), PAD,
+    CONCATENATION (+ RELU): the int8 arithmetic on int16 codes (§11.3.8); ≥ 100,000
+    outputs each, zero mismatches."""
+    rng = np.random.default_rng({"mul": 71, "avgpool": 72, "maxpool": 73, "mean": 74,
+                                 "pad": 75, "concat": 76}[kind])
+    total = bad = 0
+    while total < 100_000:
+        model, xshape = _int16_other_model(rng, kind, 2048 if kind == "mean" else 32)
+        n, m = compare(model, _codes16(rng, xshape))
+        total, bad = total + n, bad + m
+    assert total >= 100_000 and bad == 0, (total, bad)
+
+
+def test_int16x8_cycle_model_equals_golden() -> None:
+    """The cycle model (fast and stepped, 16-bit activation port) runs imported int16x8
+    graphs unchanged: custom (§11.3.8), tflite (§8.1) and float64 (§8.7) requant blocks and
+    the L = 15 add give golden's codes."""
+    from hwsim.sim.config import ArrayConfig
+    from hwsim.sim.graph import simulate_qgraph
+
+    rng = np.random.default_rng(81)
+    cfg = ArrayConfig(rows=4, cols=4, dataflow="ws", act_bits=16)
+    cases = [_mac16_model(rng, k, True, b, 2) for k, b in
+             (("conv", "int64"), ("depthwise", "int64"), ("conv", "int32"), ("fc", "int64"))]
+    cases.append(_add16_model(rng, 2))
+    for model, xshape in cases:
+        im = load_tflite(model)
+        feeds = im.feeds(_codes16(rng, xshape))
+        gold = run_golden(im.qgraph, feeds).codes
+        for stepped in (False, True):
+            sim = simulate_qgraph(im.qgraph, feeds, cfg, stepped=stepped)
+            for name, val in gold.items():
+                np.testing.assert_array_equal(sim.codes[name], val, err_msg=name)
+
+
 def test_int16x8_refusals_name_the_operator() -> None:
     """Inputs LiteRT's 16x8 kernels reject or misread are refused with the op named:
     int16 zero points, an int32 bias without quantized_bias_type INT32, accumulators
@@ -490,6 +567,13 @@ def test_int16x8_refusals_name_the_operator() -> None:
     with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): .*quantized_bias_type = "
                                          r"INT32"):
         load_tflite(conv(bias="int32"))
+    b = TfliteBuilder()
+    x = b.tensor("x", (1, 4), "int16", scale=1e-3, zero_point=0)
+    y = b.tensor("y", (1, 4), "int8", scale=0.1, zero_point=0)
+    b.op("MUL", [x, x], [y])
+    with pytest.raises(ModelError, match=r"operator 0 \(MUL\): int16 / int16 / int8 with "
+                                         r"zero points \[0, 0, 0\]; LiteRT's int16"):
+        load_tflite(b.finish([x], [y]))
     with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): int16x8 accumulator "
                                          r"bound 2151553600 "):
         load_tflite(conv(big=True))

@@ -498,10 +498,20 @@ def _checked_log2(scale: float) -> bool:
     return bool(abs(f32(lg - f32(np.round(lg)))) < f32(1e-3))
 
 
+def _int16_symmetric(op: _Op, *tqs: TensorQ) -> None:
+    """LiteRT's int16 MUL / MEAN Prepare: zero points 0 (§11.3.8), one type for all."""
+    dtypes = {t.dtype for t in tqs}
+    if "int16" in dtypes and (dtypes != {"int16"} or any(t.zero_point for t in tqs)):
+        raise ModelError(f"{op.where}: {' / '.join(t.dtype for t in tqs)} with zero points "
+                         f"{[t.zero_point for t in tqs]}; LiteRT's int16 kernel needs int16 "
+                         "throughout with zero point 0")
+
+
 def _mul(ctx: _Ctx, op: _Op) -> None:
     a, b = _binary_inputs(ctx, op)
     ta, tb = ctx.tq[a], ctx.tq[b]
     tout = ctx.out_tensorq(op.outputs[0])
+    _int16_symmetric(op, ta, tb, tout)
     act = _fused(ctx, op)
     ctx.emit(QNode(op.node, "litert_mul", (a, b), tout.name, {"act_range": act}, {},
                    {"out": litert_mul_requant(ta, tb, tout, ctx.profile, act)}),
@@ -564,6 +574,7 @@ def _mean(ctx: _Ctx, op: _Op) -> None:
     tin = ctx.tq[x]
     keep = bool(op.options.KeepDims()) if op.options is not None else False
     tout = ctx.out_tensorq(op.outputs[0])
+    _int16_symmetric(op, tin, tout)
     n, c, h, w = ctx.shape[x]
     name = tout.name if keep else f"{op.node}_4d"
     params = litert_mean_requant(tin, tout, h * w, c)
