@@ -80,7 +80,8 @@ def model_input(im: ImportedTflite, x: np.ndarray) -> np.ndarray:
 def verify_tflite(im: ImportedTflite, inputs: np.ndarray, *, batch: int = DEFAULT_BATCH,
                   array: Any = None, litert: bool = True) -> dict[str, Any]:
     """Run LiteRT (``BUILTIN_REF``), the golden model, the fake-quant reference and the
-    cycle model (fast mode on ``array``, default an 8×8 weight-stationary array) on
+    cycle model (fast mode on ``array``, default an 8×8 weight-stationary array, 16-bit
+    activation port for int16x8 graphs, arithmetic §11.3.8) on
     ``inputs`` (samples in the model's layout). Report: ``pairs`` ``litert_vs_golden``
     (every model output), ``golden_vs_cycle`` and ``golden_vs_fakequant`` (every tensor),
     each ``{total, mismatches, max_abs_lsb}``; ``outputs`` per model output; ``profile``;
@@ -103,7 +104,9 @@ def verify_tflite(im: ImportedTflite, inputs: np.ndarray, *, batch: int = DEFAUL
     n = int(x.shape[0])
     if n == 0:
         raise HwsimError("inputs: expected at least one sample, got 0")
-    cfg = array if array is not None else ArrayConfig(rows=8, cols=8, dataflow="ws")
+    wide = any(t.dtype.endswith("16") for t in qg.tensors.values())
+    cfg = array if array is not None else ArrayConfig(rows=8, cols=8, dataflow="ws",
+                                                      act_bits=16 if wide else 8)
     it = litert_interpreter(im.model) if litert else None
     dim0 = int(port.shape[0]) or 1
     step = max(dim0, batch - batch % dim0)

@@ -6,6 +6,8 @@ TensorFlow): seeded random int8 weights, per-tensor and per-channel scales, bias
 drive accumulators negative, and output scales placed so that multipliers sit next to the
 rounding edges (real scales just below a power of two, where QuantizeMultiplier rounds M up
 to 2^31). Every output of every op type is compared with LiteRT ``BUILTIN_REF``.
+int16x8 models (int16 activations, zero point 0, int8 weights, int64 or int32 biases,
+§11.3.8) are tested the same way.
 """
 
 from __future__ import annotations
@@ -543,6 +545,29 @@ def test_int16x8_cycle_model_equals_golden() -> None:
             sim = simulate_qgraph(im.qgraph, feeds, cfg, stepped=stepped)
             for name, val in gold.items():
                 np.testing.assert_array_equal(sim.codes[name], val, err_msg=name)
+
+
+def test_cli_verify_int16x8(tmp_path, capsys) -> None:
+    """`hwsim verify` on an int16x8 model (int64 bias): int16 codes fed as codes and float
+    inputs quantized to int16 both give litert_vs_golden and golden_vs_cycle (16-bit
+    activation port by default) without mismatches."""
+    import json
+
+    from hwsim.cli import main
+
+    rng = np.random.default_rng(82)
+    model, xshape = _mac16_model(rng, "conv", True, "int64", 4)
+    (tmp_path / "c16.tflite").write_bytes(model)
+    np.save(tmp_path / "q.npy", _codes16(rng, (8,) + xshape[1:]))
+    np.save(tmp_path / "f.npy", rng.normal(0, 3, (8,) + xshape[1:]).astype(np.float32))
+    for name in ("q", "f"):
+        assert main(["verify", str(tmp_path / "c16.tflite"), "--inputs",
+                     str(tmp_path / f"{name}.npy"), "--json"]) == 0
+        pairs = json.loads(capsys.readouterr().out)["pairs"]
+        assert pairs["litert_vs_golden"]["mismatches"] == 0
+        # one conv node: its output is the model output
+        assert pairs["litert_vs_golden"]["total"] == pairs["golden_vs_cycle"]["total"] > 0
+        assert pairs["golden_vs_cycle"]["mismatches"] == 0
 
 
 def test_int16x8_refusals_name_the_operator() -> None:

@@ -1,4 +1,5 @@
-"""Import int8 ``.tflite`` models into the integer graph (specs/ir.md §10, arithmetic §11.3).
+"""Import int8 and int16x8 ``.tflite`` models into the integer graph (specs/ir.md §10,
+arithmetic §11.3; int16 activations with int8 weights and int64 or int32 biases: §11.3.8).
 
 :func:`load_tflite` reads the flatbuffer with the ``tflite`` package (no TensorFlow) and
 builds a :class:`~hwsim.compiler.qgraph.QGraph` with the model's own scales and zero points,
