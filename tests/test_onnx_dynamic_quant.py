@@ -18,6 +18,7 @@ from hwsim.cli import main
 from hwsim.compiler.profiles import host_ort_profile
 from hwsim.errors import ModelError
 from hwsim.frontends.onnx_quant import load_quantized_onnx
+from hwsim.frontends.onnx_quant_export import to_quantized_onnx
 from hwsim.reference.engine_ops import dynamic_quantize_linear, f32_to_codes
 from hwsim.reference.golden_exec import run_golden
 from hwsim.verify_onnx import ort_session
@@ -186,6 +187,8 @@ def test_refusals(tmp_path) -> None:
     with pytest.raises(ModelError, match=r"\(MatMulInteger\): ORT's dynamic quantization has "
                                          r"no kernel in profile 'tflite'"):
         load_quantized_onnx(path, "tflite")
+    with pytest.raises(ModelError, match=r"\(matmul_integer\): ORT dynamic quantization"):
+        to_quantized_onnx(load_quantized_onnx(path).qgraph, "qdq")
     m = onnx.load(path)
     dql = next(n for n in m.graph.node if n.op_type == "DynamicQuantizeLinear")
     m.graph.output.append(helper.make_tensor_value_info(dql.output[1], TensorProto.FLOAT, []))

@@ -324,6 +324,11 @@ def to_quantized_onnx(g: QGraph, fmt: str = "qdq") -> Any:
         raise ModelError(f"format: expected one of {FORMATS}, got {fmt!r}")
     if g.dynamic:
         raise ModelError(f"graph {g.name!r} is dynamic; only static graphs can be exported")
+    dyn = [n for n in g.nodes if n.op in ("matmul_integer", "conv_integer")]
+    if dyn:
+        raise ModelError(f"node {dyn[0].name!r} ({dyn[0].op}): ORT dynamic quantization "
+                         "(arithmetic §11.2.9) is not exported; the source model already "
+                         "is that ONNX")
     if g.requant_config.mode != "float32":
         raise ModelError(f"graph {g.name!r} uses requant mode {g.requant_config.mode!r}; "
                          "ONNX Runtime reproduces only 'float32' (quantize with "
