@@ -76,7 +76,8 @@ def with_intermediates(model: Any, qg: Any) -> tuple[Any, list[str]]:
     for node in qg.nodes:
         t = node.output
         o = t if t in produced else f"{t}_q"
-        if o in produced and o not in have and o not in float_names:
+        wide_float = qg.tensors[t].dtype == "float32"  # ORT's own float tensor, §11.2.9
+        if o in produced and o not in have and (o not in float_names or wide_float):
             m.graph.output.append(helper.make_tensor_value_info(
                 o, elem[qg.tensors[t].dtype], None))
             names.append(o)

@@ -213,3 +213,30 @@ def test_verify_cli(tmp_path, capsys) -> None:
     assert report["pairs"]["onnxruntime_vs_golden"] == {"total": 400, "mismatches": 0,
                                                        "max_abs_lsb": 0}
     assert report["profile"]["name"] == host_ort_profile()
+    inner = report["pairs"]["onnxruntime_vs_golden_intermediate"]  # r, r3, f: float bits
+    assert inner["mismatches"] == 0 and inner["total"] == 40 * (8 * 8 * 8 + 2 * 6 * 3 * 3)
+
+
+def test_shared_dynamic_quantize_linear(tmp_path) -> None:
+    """One DynamicQuantizeLinear read by two MatMulIntegers (as for Q / K projections):
+    each node quantizes the shared float input identically; both outputs equal ORT's."""
+    rng = np.random.default_rng(3)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "Wq"], ["q"]),
+         helper.make_node("MatMul", ["x", "Wk"], ["k"])], "qk",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 16])],
+        [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, 6, 8]) for t in "qk"],
+        [_init(rng, (16, 8), 0.5, "Wq"), _init(rng, (16, 8), 0.5, "Wk")])
+    path = _quantized(tmp_path, helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17)]), "qk", True)
+    m = onnx.load(path)
+    assert sum(n.op_type == "DynamicQuantizeLinear" for n in m.graph.node) == 1
+    im = load_quantized_onnx(path, host_ort_profile())
+    qg = im.qgraph
+    x = _inputs((6, 16))
+    gold = run_golden(qg, {"x": x})
+    sess = ort_session(path)
+    want = [np.concatenate(v) for v in zip(*[sess.run(None, {"x": x[i:i + 1]})
+                                             for i in range(len(x))], strict=True)]
+    for name, w in zip(("q", "k"), want, strict=True):
+        np.testing.assert_array_equal(gold.codes[im.outputs[name]], f32_to_codes(w))
