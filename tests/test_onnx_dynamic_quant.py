@@ -68,11 +68,13 @@ def _cnn() -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _quantized(tmp_path, model: onnx.ModelProto, name: str, per_channel: bool) -> str:
-    src, out = tmp_path / f"{name}.onnx", tmp_path / f"{name}_dyn{int(per_channel)}.onnx"
+def _quantized(tmp_path, model: onnx.ModelProto, name: str, per_channel: bool,
+               weight_type: str = "QInt8") -> str:
+    src = tmp_path / f"{name}.onnx"
+    out = tmp_path / f"{name}_dyn{int(per_channel)}_{weight_type}.onnx"
     onnx.save(model, src)
     ort_q.quantize_dynamic(str(src), str(out), per_channel=per_channel,
-                           weight_type=ort_q.QuantType.QInt8,
+                           weight_type=getattr(ort_q.QuantType, weight_type),
                            op_types_to_quantize=["MatMul", "Conv", "Gemm"])
     return str(out)
 
@@ -97,9 +99,13 @@ def _golden(im, x: np.ndarray) -> np.ndarray:
     return run_golden(qg, {qg.inputs[0]: x}).codes[im.outputs["y"]]
 
 
+WEIGHTS = ("QInt8", "QUInt8")  # int8 weights: MLAS U8S8 (pair-saturated on AVX2); uint8: U8U8
+
+
+@pytest.mark.parametrize("weight_type", WEIGHTS)
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_mlp_bit_exact(tmp_path, per_channel: bool) -> None:
-    path = _quantized(tmp_path, _mlp(1), "mlp", per_channel)
+def test_mlp_bit_exact(tmp_path, per_channel: bool, weight_type: str) -> None:
+    path = _quantized(tmp_path, _mlp(1), "mlp", per_channel, weight_type)
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Add"} <= ops
     im = load_quantized_onnx(path, host_ort_profile())
@@ -112,11 +118,12 @@ def test_mlp_bit_exact(tmp_path, per_channel: bool) -> None:
     np.testing.assert_array_equal(got, f32_to_codes(want))
 
 
+@pytest.mark.parametrize("weight_type", WEIGHTS)
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_cnn_bit_exact(tmp_path, per_channel: bool) -> None:
+def test_cnn_bit_exact(tmp_path, per_channel: bool, weight_type: str) -> None:
     """ConvInteger (quantize_dynamic gives it per-tensor weights even with per_channel) and
     a per-channel MatMulInteger after Flatten of a float tensor."""
-    path = _quantized(tmp_path, _cnn(), "cnn", per_channel)
+    path = _quantized(tmp_path, _cnn(), "cnn", per_channel, weight_type)
     assert "ConvInteger" in {n.op_type for n in onnx.load(path).graph.node}
     im = load_quantized_onnx(path, host_ort_profile())
     assert [n.op for n in im.qgraph.nodes] == ["conv_integer", "conv_integer", "flatten",
