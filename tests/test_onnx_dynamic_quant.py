@@ -201,11 +201,11 @@ def test_refusals(tmp_path) -> None:
     m.graph.output.append(helper.make_tensor_value_info(dql.output[1], TensorProto.FLOAT, []))
     with pytest.raises(ModelError, match=r"run-time scales and zero points are not tensors"):
         load_quantized_onnx(m)
-    m = onnx.load(path)  # a float Clip (not fused into the tail) has no integer form
+    m = onnx.load(path)  # a float Sigmoid has no bit-exact form here
     relu = next(n for n in m.graph.node if n.op_type == "Relu")
-    relu.op_type = "Clip"
-    with pytest.raises(ModelError, match=r"\(Clip\): a float Clip is representable only "
-                                         "right after a MatMulInteger"):
+    relu.op_type = "Sigmoid"
+    with pytest.raises(ModelError, match=r"\(Sigmoid\): reads the float32 tensor 'h1' "
+                                         r"\(ORT dynamic quantization"):
         load_quantized_onnx(m)
 
 
@@ -222,6 +222,42 @@ def test_verify_cli(tmp_path, capsys) -> None:
     assert report["profile"]["name"] == host_ort_profile()
     inner = report["pairs"]["onnxruntime_vs_golden_intermediate"]  # r, r3, f: float bits
     assert inner["mismatches"] == 0 and inner["total"] == 40 * (8 * 8 * 8 + 2 * 6 * 3 * 3)
+
+
+def _residual_mlp() -> onnx.ModelProto:
+    """h = relu(x·W1 + b1); s = h·W2 + b2 + x (float residual Add); y = clip(s)·W3."""
+    rng = np.random.default_rng(13)
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"]),
+             helper.make_node("Add", ["h", "b1"], ["h1"]),
+             helper.make_node("Relu", ["h1"], ["r"]),
+             helper.make_node("MatMul", ["r", "W2"], ["o"]),
+             helper.make_node("Add", ["o", "b2"], ["o1"]),
+             helper.make_node("Add", ["o1", "x"], ["s"]),
+             helper.make_node("Clip", ["s", "lo", "hi"], ["c"]),
+             helper.make_node("Add", ["c", "shift"], ["c1"]),
+             helper.make_node("MatMul", ["c1", "W3"], ["y"])]
+    g = helper.make_graph(
+        nodes, "res", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [_init(rng, (16, 32), 0.4, "W1"), _init(rng, (32,), 0.5, "b1"),
+         _init(rng, (32, 16), 0.3, "W2"), _init(rng, (16,), 0.5, "b2"),
+         _init(rng, (16, 10), 0.3, "W3"), _init(rng, (16,), 0.1, "shift"),
+         numpy_helper.from_array(np.float32(-1.5), "lo"),
+         numpy_helper.from_array(np.float32(2.5), "hi")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_float_residual_add_and_clip(tmp_path) -> None:
+    """Float ops between the integer layers that are single IEEE operations — an Add of
+    two float tensors, an Add of a float constant, a Clip — run as float_add / float_clip
+    (§11.2.9), bit-exact against ORT."""
+    path = _quantized(tmp_path, _residual_mlp(), "res", True)
+    im = load_quantized_onnx(path, host_ort_profile())
+    assert [n.op for n in im.qgraph.nodes] == ["matmul_integer", "matmul_integer",
+                                               "float_add", "float_clip", "float_add",
+                                               "matmul_integer"]
+    x = _inputs((16,))
+    np.testing.assert_array_equal(_golden(im, x), f32_to_codes(_ort(path, x, True)))
 
 
 def test_shared_dynamic_quantize_linear(tmp_path) -> None:

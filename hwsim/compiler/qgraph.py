@@ -65,6 +65,8 @@ QOPS: dict[str, int | None] = {
     "gemm_u8s8": 1,
     "matmul_integer": 1,  # ORT dynamic quantization, arithmetic §11.2.9
     "conv_integer": 1,
+    "float_add": None,  # float32 a + b (or + a constant), arithmetic §11.2.9
+    "float_clip": 1,
     # LiteRT reference-kernel ops (specs/arithmetic.md §11.3; hwsim.reference.litert_ops)
     "litert_avgpool": 1,
     "litert_mul": 2,

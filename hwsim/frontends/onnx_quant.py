@@ -797,13 +797,47 @@ def _reshape_any(ctx: _Ctx, node: Any) -> None:
     _reshape(ctx, node)
 
 
+def _is_float(ctx: _Ctx, name: str) -> bool:
+    c = ctx.canon(name)
+    return (c in ctx.tq and ctx.tq[c].dtype == "float32") or (
+        c in ctx.input_shapes and c not in ctx.tq and ctx.input_types.get(c) == "FLOAT")
+
+
 def _relu_any(ctx: _Ctx, node: Any) -> None:
-    c = ctx.canon(node.input[0])
-    if c in ctx.tq and ctx.tq[c].dtype == "float32":
-        raise ModelError(f"node {node.name!r} ({node.op_type}): a float {node.op_type} is "
-                         "representable only right after a MatMulInteger / ConvInteger "
-                         "tail (Cast, Mul, Add)")
-    _relu_clip(ctx, node)
+    """Relu / Clip on codes, or on a float32 tensor (``float_clip``, §11.2.9)."""
+    if not _is_float(ctx, node.input[0]):
+        _relu_clip(ctx, node)
+        return
+    where = f"node {node.name!r} ({node.op_type})"
+    x = _float_tensor(ctx, where, node.input[0])
+    lo, hi = _relu_clip_range(ctx, node)
+    out = node.output[0]
+    ctx.emit(QNode(node.name or out, "float_clip", (x,), out, {"range": (lo, hi)}),
+             TensorQ(out, "float32", 1.0, 0), ctx.shape[x])
+
+
+def _add_any(ctx: _Ctx, node: Any) -> None:
+    """QDQ Add, or a float32 Add of two float tensors / a tensor and a float32 constant
+    (``float_add``, one IEEE addition, §11.2.9)."""
+    if not any(_is_float(ctx, t) for t in node.input):
+        _qdq_add(ctx, node)
+        return
+    where = f"node {node.name!r} (Add)"
+    ins = [t for t in node.input if t not in ctx.consts]
+    xs = tuple(_float_tensor(ctx, where, t) for t in ins)
+    arrays = {}
+    if len(xs) == 1:
+        c = ctx.consts[next(t for t in node.input if t in ctx.consts)]
+        if c.dtype != np.float32:
+            raise ModelError(f"{where}: constant of dtype {c.dtype}; expected float32")
+        arrays["const"] = c
+    shape = tuple(np.broadcast_shapes(*(ctx.shape[t] for t in xs),
+                                      *(a.shape for a in arrays.values())))
+    if shape != ctx.shape[xs[0]]:
+        raise ModelError(f"{where}: the output shape {shape} must be the first input's")
+    out = node.output[0]
+    ctx.emit(QNode(node.name or out, "float_add", xs, out, {}, arrays),
+             TensorQ(out, "float32", 1.0, 0), shape)
 
 
 def _float_tail(ctx: _Ctx, node: Any, dyn: tuple[str, str, str] | None, m: int,
@@ -943,7 +977,7 @@ CONVERTERS: Mapping[tuple[str, str], Callable[[_Ctx, Any], None]] = {
     ("qdq", "Conv"): _qdq_conv,
     ("qdq", "Gemm"): _qdq_gemm,
     ("qdq", "MatMul"): _qdq_gemm,
-    ("qdq", "Add"): _qdq_add,
+    ("qdq", "Add"): _add_any,  # or a float32 Add (§11.2.9)
     ("qdq", "Mul"): _mul_any,  # or quantize_dynamic's Mul(x_scale, w_scale), §11.2.9
     ("qdq", "GlobalAveragePool"): _qdq_gap,
     ("qdq", "AveragePool"): _qdq_avgpool,
@@ -980,6 +1014,24 @@ def _converter(node: Any) -> Callable[[_Ctx, Any], None]:
         raise ModelError(f"node {node.name!r} ({node.op_type}): not representable in the "
                          f"integer graph; supported quantized-model ops: {supported}")
     return fn
+
+
+#: ONNX ops hwsim reproduces on float32 tensors (ORT dynamic quantization, §11.2.9).
+FLOAT_READERS = frozenset(("DynamicQuantizeLinear", "Add", "Relu", "Clip", "Flatten",
+                           "Reshape", "Identity"))
+
+
+def _check_float_reader(ctx: _Ctx, node: Any) -> None:
+    if node.op_type in FLOAT_READERS:
+        return
+    for t in node.input:
+        c = ctx.canon(t) if t else t
+        if c in ctx.tq and ctx.tq[c].dtype == "float32":
+            raise ModelError(
+                f"node {node.name!r} ({node.op_type}): reads the float32 tensor {t!r} "
+                "(ORT dynamic quantization, arithmetic §11.2.9); only "
+                f"{', '.join(sorted(FLOAT_READERS))} are reproduced bit for bit on float "
+                "tensors (no float fallback)")
 
 
 def _integer_inputs(model: Any) -> dict[str, str]:
@@ -1038,6 +1090,7 @@ def load_quantized_onnx(source: Any, profile: str | EngineProfile = "ort_cpu",
             raise ModelError(f"node {node.name!r} ({node.op_type}): domain {node.domain!r} "
                              "is not supported")
         fn = _converter(node)
+        _check_float_reader(ctx, node)
         ctx.done.add(i)
         fn(ctx, node)
     outputs = {}

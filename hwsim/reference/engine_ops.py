@@ -366,6 +366,21 @@ def _run_integer_mac(node, codes, tensors):  # noqa: ANN001, ANN202
     return np.concatenate(out, axis=0)
 
 
+def _run_float_add(node, codes, tensors):  # noqa: ANN001, ANN202
+    """float_add (§11.2.9): ``f32(a + b)`` of float32 tensors (or one and a constant)."""
+    a = codes_to_f32(codes[node.inputs[0]])
+    b = (codes_to_f32(codes[node.inputs[1]]) if len(node.inputs) > 1
+         else np.asarray(node.arrays["const"], dtype=F32))
+    return f32_to_codes((a + b).astype(F32))
+
+
+def _run_float_clip(node, codes, tensors):  # noqa: ANN001, ANN202
+    """float_clip (§11.2.9): ``min(max(y, lo), hi)`` of a float32 tensor (Relu: lo = 0)."""
+    lo, hi = (F32(v) for v in node.attrs["range"])
+    y = codes_to_f32(codes[node.inputs[0]])
+    return f32_to_codes(np.minimum(np.maximum(y, lo), hi).astype(F32))
+
+
 #: MLAS ``MlasLogisticConstants`` (logistic.cpp; Eigen's rational approximation).
 _LOGISTIC = {k: F32(v) for k, v in (
     ("lo", -18.0), ("hi", 18.0), ("a9", 4.37031012579801e-11), ("a7", 1.15627324459942e-07),
@@ -482,5 +497,7 @@ ENGINE_KERNELS: Mapping[str, Kernel] = {
     "gemm_u8s8": _run_mac_u8s8,
     "matmul_integer": _run_integer_mac,
     "conv_integer": _run_integer_mac,
+    "float_add": _run_float_add,
+    "float_clip": _run_float_clip,
     **LITERT_KERNELS,  # LiteRT reference-kernel ops, arithmetic §11.3
 }
