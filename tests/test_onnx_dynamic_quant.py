@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hwsim.cli import main
 from hwsim.compiler.profiles import host_ort_profile
+from hwsim.compiler.serialize import load_qgraph, save_qgraph
 from hwsim.errors import ModelError
 from hwsim.frontends.onnx_quant import load_quantized_onnx
 from hwsim.frontends.onnx_quant_export import to_quantized_onnx
@@ -257,7 +258,11 @@ def test_float_residual_add_and_clip(tmp_path) -> None:
                                                "float_add", "float_clip", "float_add",
                                                "matmul_integer"]
     x = _inputs((16,))
-    np.testing.assert_array_equal(_golden(im, x), f32_to_codes(_ort(path, x, True)))
+    want = f32_to_codes(_ort(path, x, True))
+    np.testing.assert_array_equal(_golden(im, x), want)
+    save_qgraph(im.qgraph, tmp_path / "res.json")  # hwsim's own format keeps the ops
+    back = dataclasses.replace(im, qgraph=load_qgraph(tmp_path / "res.json"))
+    np.testing.assert_array_equal(_golden(back, x), want)
 
 
 def test_shared_dynamic_quantize_linear(tmp_path) -> None:
