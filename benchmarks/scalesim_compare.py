@@ -6,7 +6,9 @@ SCALE-Sim needs ``numpy<2``, so it runs from its own venv (created on first use:
 from ``make test``. For every array shape and dataflow the script writes one SCALE-Sim
 GEMM topology (``Layer, M, N, K``), an (unused, non-custom) layout file and a ``.cfg``, runs
 ``python -m scalesim.scale -i gemm -s N`` and parses ``COMPUTE_REPORT.csv`` and
-``DETAILED_ACCESS_REPORT.csv``. The same topology and ``.cfg`` are read back by
+``DETAILED_ACCESS_REPORT.csv``. SCALE-Sim's IFMAP, Filter and OFMAP buffers each get their own
+DRAM port of ``--bandwidth`` words/cycle; hwsim's three buffers share one port of that many
+bytes/cycle (``dram_bytes_per_cycle``, 8-bit words). The same topology and ``.cfg`` are read back by
 :func:`hwsim.topology.load_topology` / :func:`hwsim.topology.load_scalesim_cfg` and every
 layer is simulated by hwsim twice: under ``mapping = "fixed"`` (§C6.5, SCALE-Sim's fold
 order) and under the mapper (``"auto"``, §C6.4). Output: a Markdown table (stdout and
@@ -81,10 +83,13 @@ def write_inputs(d: Path, run_name: str, rows: int, cols: int, df: str, sram_kb,
         "IfmapOffset": "0", "FilterOffset": "10000000", "OfmapOffset": "20000000",
         "Bandwidth": str(bw), "Dataflow": df, "MemoryBanks": "1",
         "ReadRequestBuffer": "32", "WriteRequestBuffer": "32"}
+    # SCALE-Sim 3.0 with InterfaceBandwidth = USER takes the IFMAP and Filter DRAM read
+    # bandwidths from these [layout] keys and only the OFMAP one from Bandwidth
+    # (single_layer_sim.py): all three get `bw` words/cycle, each on its own port.
     cp["layout"] = {"IfmapCustomLayout": "False", "FilterCustomLayout": "False",
-                    "IfmapSRAMBankBandwidth": "10", "IfmapSRAMBankNum": "10",
-                    "IfmapSRAMBankPort": "2", "FilterSRAMBankBandwidth": "10",
-                    "FilterSRAMBankNum": "10", "FilterSRAMBankPort": "2"}
+                    "IfmapSRAMBankBandwidth": str(bw), "IfmapSRAMBankNum": "1",
+                    "IfmapSRAMBankPort": "2", "FilterSRAMBankBandwidth": str(bw),
+                    "FilterSRAMBankNum": "1", "FilterSRAMBankPort": "2"}
     cp["sparsity"] = {"SparsitySupport": "false", "SparseRep": "ellpack_block",
                       "OptimizedMapping": "false", "BlockSize": "8",
                       "RandomNumberGeneratorSeed": "40"}
