@@ -58,10 +58,13 @@ SHAPES = [
 
 
 def ensure_venv(venv: Path) -> Path:
+    """The venv's python, creating the venv and installing SCALE-Sim into it if needed."""
     py = venv / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "scalesim", "numpy<2"],
+    if subprocess.run([str(py), "-c", "import scalesim.scale_sim"],
+                      capture_output=True).returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "scalesim", "numpy<2"],
                        check=True)
     return py
 
