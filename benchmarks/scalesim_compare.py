@@ -22,7 +22,7 @@ order) and under the mapper (``"auto"``, §C6.4). Output: a Markdown table (stdo
 
 Usage: python benchmarks/scalesim_compare.py [--venv /tmp/scalesim-venv] [--out DIR]
        [--arrays 16x16,32x32] [--dataflows ws,os,is] [--sram-kb 16,16,8] [--bandwidth 8]
-       [--jobs 2]
+       [--jobs 2] [--shapes grid|resnet50]
 """
 
 from __future__ import annotations
@@ -145,7 +145,14 @@ def main() -> None:
     ap.add_argument("--sram-kb", default="16,16,8", help="ifmap,filter,ofmap KB")
     ap.add_argument("--bandwidth", type=int, default=8, help="DRAM words (bytes) per cycle")
     ap.add_argument("--jobs", type=int, default=2, help="SCALE-Sim runs in parallel")
+    ap.add_argument("--shapes", default="grid", choices=("grid", "resnet50"),
+                    help="grid: SHAPES; resnet50: bench_array.py's ResNet-50 shapes (slow in "
+                         "SCALE-Sim: minutes per layer)")
     args = ap.parse_args()
+    if args.shapes == "resnet50":
+        from bench_array import SHAPES as RESNET
+
+        SHAPES[:] = list(RESNET)
     sram = [int(x) for x in args.sram_kb.split(",")]
     arrays = [tuple(int(v) for v in a.split("x")) for a in args.arrays.split(",")]
     flows = args.dataflows.split(",")
