@@ -102,3 +102,20 @@ def test_sweep_cli_accuracy(tmp_path, capsys) -> None:
     acc = {r["acc_bits"]: r["accuracy"] for r in doc["results"]}
     assert acc[16] < acc[32] and acc[24] == acc[32]  # 16 bits overflows and loses accuracy
     assert (tmp_path / "sw" / "accuracy.png").is_file()
+
+
+def test_layer_table_shows_traffic_against_the_compulsory_bound() -> None:
+    """Issue 15 deliver 6: each layer's DRAM bytes next to its compulsory bound
+    (specs/cycle_model.md §C6.2), their ratio and the mapping, in HTML and Markdown."""
+    base = _data()
+    conv = base.layers[0]
+    layers = (LayerStats(**{**{f: getattr(conv, f) for f in conv.__dataclass_fields__},
+                            "compulsory_dram_bytes": 220, "mapping": "ws:mnk"}),
+              base.layers[1])
+    data = ReportData(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
+                         "layers": layers})
+    md = to_markdown(data, {})
+    assert "DRAM / compulsory" in md
+    assert "1.50x" in md and "ws:mnk" in md  # (300 + 30) / 220
+    page = to_html(data, report_pngs(data))
+    assert "DRAM / compulsory" in page and "1.50x" in page and "ws:mnk" in page

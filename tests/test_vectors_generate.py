@@ -87,6 +87,8 @@ def test_generated_set_checks_clean_and_detects_model_change(model, vec, tmp_pat
     assert man["source"]["input_index"] == 3 and len(man["source"]["model_sha256"]) == 64
     assert man["source"]["model"] == "source/model.onnx" and man["source"]["sample"] == 0
     assert {"source/model.onnx", "source/calib.npy", "source/input.npy"} <= set(man["files"])
+    mappings = man["layers"][0]["params"]["mapping"]  # one per GEMM (cycle_model.md §C6)
+    assert mappings and all(isinstance(m, str) and m for m in mappings)
     qp = man["layers"][0]["params"]["qparams"]
     assert qp["input"]["dtype"] == "int8" and qp["output"]["scale"] > 0
     assert len(qp["weight_scale"]) == 4

@@ -101,20 +101,30 @@ def energy_action_rows(data: ReportData) -> list[tuple[str, Any]]:
 
 def _layer_table(data: ReportData) -> tuple[list[str], list[list[Any]]]:
     headers = ["layer", "op", "MACs", "cycles", "compute", "stall", "fill/drain", "util",
-               "SRAM rd B", "SRAM wr B", "DRAM B", "energy nJ", "requant", "acc overflows"]
+               "SRAM rd B", "SRAM wr B", "DRAM B", "compulsory DRAM B", "DRAM / compulsory",
+               "mapping", "energy nJ", "requant", "acc overflows"]
     rows = [[layer.name, layer.op, layer.macs, layer.cycles, layer.compute_cycles,
              layer.stall_cycles, layer.fill_drain_cycles, f"{100 * layer.utilization:.1f}%",
              layer.sram_read_bytes, layer.sram_write_bytes, layer.dram_bytes,
-             layer.energy_total_pj * 1e-3, layer.requant_mode, layer.overflow_events]
+             layer.compulsory_dram_bytes, _ratio(layer.dram_bytes, layer.compulsory_dram_bytes),
+             layer.mapping, layer.energy_total_pj * 1e-3, layer.requant_mode,
+             layer.overflow_events]
             for layer in data.layers]
     ls = data.layers
+    dram = sum(x.dram_bytes for x in ls)
+    compulsory = sum(x.compulsory_dram_bytes for x in ls)
     rows.append(["total", "", data.total_macs, data.total_cycles,
                  sum(x.compute_cycles for x in ls), sum(x.stall_cycles for x in ls),
                  sum(x.fill_drain_cycles for x in ls), f"{100 * data.utilization:.1f}%",
                  sum(x.sram_read_bytes for x in ls), sum(x.sram_write_bytes for x in ls),
-                 sum(x.dram_bytes for x in ls), data.total_energy_pj * 1e-3, "",
-                 sum(x.overflow_events for x in ls)])
+                 dram, compulsory, _ratio(dram, compulsory), "", data.total_energy_pj * 1e-3,
+                 "", sum(x.overflow_events for x in ls)])
     return headers, rows
+
+
+def _ratio(bytes_moved: int, compulsory: int) -> str:
+    """DRAM traffic over its compulsory bound (specs/cycle_model.md §C6.2); '' without one."""
+    return f"{bytes_moved / compulsory:.2f}x" if compulsory else ""
 
 
 def _components(data: ReportData) -> list[str]:

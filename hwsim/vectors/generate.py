@@ -77,7 +77,7 @@ def vectors_from_simulation(qgraph: QGraph, sim: ModelResult, config: ArrayConfi
             a = node.attrs
             conv = {"strides": a["strides"], "pads": a["pads"], "dilations": a["dilations"],
                     "group": a["group"], "x_zero_point": tin.zero_point}
-        out.append(layer_vectors(
+        lv = layer_vectors(
             node.name, node.op, input=sim.codes[node.inputs[0]], weight=node.arrays["weight"],
             bias=node.arrays["bias"], requant=node.requant["out"], acc=acc, output=y,
             valid_cycle=valid, act_bits=config.act_bits, act_signed=not tin.dtype.startswith("u"),
@@ -86,7 +86,11 @@ def vectors_from_simulation(qgraph: QGraph, sim: ModelResult, config: ArrayConfi
             qparams={"input": _tensor_record(tin),
                      "output": _tensor_record(qgraph.tensors[node.output]),
                      "weight_scale": [float(v) for v in np.ravel(node.arrays["weight_scale"])]},
-        ))
+        )
+        # the memory mapping of each GEMM of the layer (specs/cycle_model.md §C6); it decides
+        # traffic and stalls, not the valid cycles (§C6.1)
+        mappings = [m.mapping for m in res.memory]
+        out.append(LayerVectors(lv.name, lv.op, lv.arrays, {**lv.params, "mapping": mappings}))
     return out
 
 
