@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from hwsim.arith.jit import POLICY_CODES
 from hwsim.errors import HwsimError
-from hwsim.exact.im2col import conv_columns, conv_out_size
+from hwsim.exact.im2col import check_conv_groups, conv_columns, conv_out_size
 from hwsim.exact.matmul import (
     F64_EXACT,
     PARALLEL_MIN_MACS,
@@ -233,9 +233,7 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     b64 = np.asarray(bias, dtype=np.int64)
     n, c, h, wd = x.shape
     m, cg, kh, kw = w.shape
-    if group < 1 or c % group or m % group or cg != c // group:
-        raise HwsimError(f"conv: group {group} does not divide input channels {c} / output "
-                         f"channels {m} with weight shape {tuple(w.shape)}")
+    check_conv_groups(x.shape, w.shape, group)
     mg, kg = m // group, cg * kh * kw
     oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
     ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])

@@ -16,7 +16,16 @@ from numpy.lib.stride_tricks import as_strided
 
 from hwsim.errors import HwsimError
 
-__all__ = ["conv_out_size", "pad_input", "conv_columns"]
+__all__ = ["check_conv_groups", "conv_out_size", "pad_input", "conv_columns"]
+
+
+def check_conv_groups(x_shape: tuple[int, ...], w_shape: tuple[int, ...], group: int) -> None:
+    """HwsimError unless ``group`` splits the conv ``x[N, C, H, W] * w[M, C/g, kh, kw]``:
+    ``g ≥ 1`` divides ``C`` and ``M`` and the weights hold ``C/g`` input channels."""
+    c, (m, cg) = x_shape[1], w_shape[:2]
+    if group < 1 or c % group or m % group or cg != c // group:
+        raise HwsimError(f"conv: group {group} does not divide input channels {c} / output "
+                         f"channels {m} with weight shape {tuple(w_shape)}")
 
 
 def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int,

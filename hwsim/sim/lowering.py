@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hwsim.errors import HwsimError
-from hwsim.exact.im2col import conv_columns, conv_out_size
+from hwsim.exact.im2col import check_conv_groups, conv_columns, conv_out_size
 from hwsim.exact.matmul import max_abs
 
 __all__ = ["GemmOperands", "conv_out_size", "im2col", "lower_conv", "lower_gemm",
@@ -73,11 +72,7 @@ def lower_conv(
     w = np.asarray(w, dtype=np.int64)
     n, c, h, wd = x.shape
     m, cg, kh, kw = w.shape
-    if group < 1 or c % group or m % group or cg != c // group:
-        raise HwsimError(
-            f"conv: group {group} does not divide input channels {c} / output channels {m} "
-            f"with weight shape {tuple(w.shape)}"
-        )
+    check_conv_groups(x.shape, w.shape, group)
     mg = m // group
     kg = cg * kh * kw
     b = np.asarray(bias, dtype=np.int64)

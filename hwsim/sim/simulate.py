@@ -21,7 +21,7 @@ from hwsim.arith import AccumulatorOverflowError, RequantParams, requantize
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
 from hwsim.exact import conv2d_acc, parallel_split
-from hwsim.exact.im2col import conv_out_size
+from hwsim.exact.im2col import check_conv_groups, conv_out_size
 from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts, LayerCounters
 from hwsim.sim.dataflows import GemmShape, get_dataflow
@@ -317,11 +317,7 @@ def simulate_conv_layer_fast(
     b64 = np.asarray(bias, dtype=np.int64)
     n, c, h, wd = x.shape
     m, cg, kh, kw = w.shape
-    if group < 1 or c % group or m % group or cg != c // group:
-        raise HwsimError(
-            f"conv: group {group} does not divide input channels {c} / output channels {m} "
-            f"with weight shape {tuple(w.shape)}"
-        )
+    check_conv_groups(x.shape, w.shape, group)
     mg, kg = m // group, cg * kh * kw
     flow = get_dataflow(config.dataflow)
     amax = abs(int(x_zero_point))
