@@ -180,6 +180,24 @@ def estimate_seconds(points: int, macs: int, workers: int) -> float:
     return points * per_point / max(1, workers)
 
 
+def layer_point_metrics(layers: Sequence[tuple[Any, int]], config: ArrayConfig,
+                        table: EnergyTable) -> dict[str, Any]:
+    """A sweep point's :data:`METRICS` (and energy by component) from its layers'
+    ``(LayerCounters, output count)``: sums of cycles, MACs, DRAM bytes and overflow events,
+    energy = counters × table (specs/energy.md)."""
+    counts = [(c.name, energy_counters(c, config, outputs=outputs)) for c, outputs in layers]
+    cycles = sum(c.total_cycles for c, _ in layers)
+    macs = sum(c.macs for c, _ in layers)
+    energy = model_energy(counts, context_from_array(config), table)
+    return {
+        "cycles": cycles, "energy_pj": energy.total_pj, "macs": macs,
+        "utilization": macs / (config.pes * cycles) if cycles else 0.0,
+        "dram_bytes": sum(c.dram_read_bytes + c.dram_write_bytes for c, _ in layers),
+        "overflow_events": sum(c.overflow_events for c, _ in layers),
+        **{f"energy_{k}_pj": v for k, v in energy.by_component.items()},
+    }
+
+
 def grid_points(grid: SweepGrid) -> list[SweepPoint]:
     """All points of the grid, arrays outermost, then dataflow, SRAM, accumulator width,
     mapper objective."""
@@ -266,7 +284,6 @@ class GemmWorkload:
 
         rng = np.random.default_rng(self.seed)
         layers = []
-        cycles = macs = dram = overflow = 0
         for i, (m, k, n) in enumerate(self.shapes):
             a = rng.integers(-128, 128, size=(m, k), dtype=np.int64)
             w = rng.integers(-127, 128, size=(k, n), dtype=np.int64)
@@ -274,19 +291,8 @@ class GemmWorkload:
             params = make_requant_params(2.0 ** -10 / np.sqrt(k), config.requant, zero_point=0)
             res = simulate_gemm_layer(f"gemm{i}", "gemm", [GemmOperands(a, w, bias, a.size)],
                                       params, config)
-            c = res.counters
-            layers.append((c.name, energy_counters(c, config, outputs=m * n)))
-            cycles += c.total_cycles
-            macs += c.macs
-            dram += c.dram_read_bytes + c.dram_write_bytes
-            overflow += c.overflow_events
-        energy = model_energy(layers, context_from_array(config), table)
-        return {
-            "cycles": cycles, "energy_pj": energy.total_pj, "macs": macs,
-            "utilization": macs / (config.pes * cycles) if cycles else 0.0,
-            "dram_bytes": dram, "overflow_events": overflow,
-            **{f"energy_{k}_pj": v for k, v in energy.by_component.items()},
-        }
+            layers.append((res.counters, m * n))
+        return layer_point_metrics(layers, config, table)
 
 
 @dataclass(frozen=True)

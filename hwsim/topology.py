@@ -290,21 +290,8 @@ class TopologyWorkload:
     seed: int = 0
 
     def evaluate(self, config: ArrayConfig, table: Any) -> dict[str, Any]:
-        from hwsim.energy import model_energy
-        from hwsim.energy.from_sim import context_from_array, energy_counters
+        from hwsim.sweep import layer_point_metrics
 
-        counts, cycles, macs, dram, overflow = [], 0, 0, 0, 0
-        for layer in self.layers:
-            c = topology_layer_result(layer, config, self.seed).counters
-            counts.append((c.name, energy_counters(c, config, outputs=layer.m * layer.n)))
-            cycles += c.total_cycles
-            macs += c.macs
-            dram += c.dram_read_bytes + c.dram_write_bytes
-            overflow += c.overflow_events
-        energy = model_energy(counts, context_from_array(config), table)
-        return {
-            "cycles": cycles, "energy_pj": energy.total_pj, "macs": macs,
-            "utilization": macs / (config.pes * cycles) if cycles else 0.0,
-            "dram_bytes": dram, "overflow_events": overflow,
-            **{f"energy_{k}_pj": v for k, v in energy.by_component.items()},
-        }
+        return layer_point_metrics(
+            [(topology_layer_result(layer, config, self.seed).counters, layer.m * layer.n)
+             for layer in self.layers], config, table)
