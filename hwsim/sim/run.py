@@ -132,7 +132,7 @@ def run_model(model_path: str | Any, array_path: str | ArrayConfig, *,
             for i, c in enumerate(result.layers):
                 rows = 0
                 if c.first_overflow is not None:
-                    m = result.mac_layers[c.name].gemms[c.first_overflow[0]].values.shape[0]
+                    m = result.mac_layers[c.name].gemms[c.first_overflow[0]].shape.m
                     rows = start * (m // xb.shape[0])
                 layers[i] = _add_counters(layers[i], c, rows, config)
             if check:

@@ -10,9 +10,9 @@ model (§C6) and the counters (§C7) over the GEMMs of one layer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import numpy.typing as npt
@@ -21,32 +21,54 @@ from hwsim.arith import AccumulatorOverflowError, RequantParams, requantize
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
 from hwsim.exact import conv2d_acc, parallel_split
-from hwsim.exact.im2col import check_conv_groups, conv_out_size
+from hwsim.exact.im2col import check_conv_groups
+from hwsim.reference import golden_ops
 from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts, LayerCounters
 from hwsim.sim.dataflows import GemmShape, get_dataflow
 from hwsim.sim.fast import exact_gemm_acc
 from hwsim.sim.kernels import systolic_run
-from hwsim.sim.lowering import GemmOperands, assemble_conv
+from hwsim.sim.lowering import GemmOperands
 from hwsim.sim.memory import MemoryResult, gemm_memory, nbytes
 
 __all__ = ["GemmResult", "LayerResult", "simulate_gemm", "simulate_gemm_layer",
            "simulate_conv_layer_fast", "vector_layer_counters"]
 
 
+#: How a :class:`GemmResult` gets its arrays: called with ``"values"`` or ``"acc"``.
+ArraySource = Callable[[str], npt.NDArray[np.int64]]
+
+
+def arrays_source(values: npt.NDArray[np.int64], acc: npt.NDArray[np.int64]) -> ArraySource:
+    """The :class:`ArraySource` of arrays already computed."""
+    return {"values": values, "acc": acc}.__getitem__
+
+
+def _conv_group_rows(layer: Mapping[str, npt.NDArray[np.integer]], channels: slice,
+                     name: str) -> npt.NDArray[np.int64]:
+    """GEMM ``[N·OH·OW, M/G]`` view (rows (n, oh, ow), §C1) of the output channels
+    ``channels`` of the NCHW layer array ``layer[name]`` (one copy, made on request)."""
+    arr = layer[name]
+    n, m = arr.shape[:2]
+    part = arr.reshape(n, m, -1)[:, channels].transpose(0, 2, 1)
+    return np.ascontiguousarray(part.reshape(-1, part.shape[2]), dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class GemmResult:
     """One GEMM on the array (§C3–§C5).
 
-    ``values``: requantized output codes ``[M, N]`` (int64); ``acc``: the final §7
-    accumulators; ``cycles``: array cycles (§C5, ideal memory); ``overflow_events`` /
-    ``first_overflow`` ``(m, n, k)``; ``stepped`` tells which mode produced it;
-    ``valid_cycles`` (property): the cycle each output becomes valid (§C4) — recorded by
-    the stepped kernel, evaluated from the closed form on first access in fast mode.
+    ``values`` (property): requantized output codes ``[M, N]`` (int64); ``acc``
+    (property): the final §7 accumulators; both come from ``source`` on first access (fast
+    mode's conv layers keep the layer's NCHW arrays and make a GEMM's rows only when asked,
+    :func:`simulate_conv_layer_fast`); ``cycles``: array cycles (§C5, ideal memory);
+    ``overflow_events`` / ``first_overflow`` ``(m, n, k)``; ``stepped`` tells which mode
+    produced it; ``valid_cycles`` (property): the cycle each output becomes valid (§C4) —
+    recorded by the stepped kernel, evaluated from the closed form on first access in fast
+    mode.
     """
 
-    values: npt.NDArray[np.int64]
-    acc: npt.NDArray[np.int64]
+    source: ArraySource = field(repr=False)
     cycles: int
     overflow_events: int
     first_overflow: tuple[int, int, int] | None
@@ -57,6 +79,14 @@ class GemmResult:
     cols: int
     latency: int
     recorded_valid_cycles: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+
+    @cached_property
+    def values(self) -> npt.NDArray[np.int64]:
+        return self.source("values")
+
+    @cached_property
+    def acc(self) -> npt.NDArray[np.int64]:
+        return self.source("acc")
 
     @cached_property
     def valid_cycles(self) -> npt.NDArray[np.int64]:
@@ -201,7 +231,8 @@ def simulate_gemm(
         if first_loc is not None and config.acc_overflow == "error":
             _raise_overflow(first_loc, config)
         return GemmResult(
-            values=flow.kernel_result(out), acc=flow.kernel_result(acc_buf), cycles=int(cycles),
+            source=arrays_source(flow.kernel_result(out), flow.kernel_result(acc_buf)),
+            cycles=int(cycles),
             overflow_events=int(events), first_overflow=first_loc, stepped=True,
             dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
             recorded_valid_cycles=flow.kernel_result(valid),
@@ -213,7 +244,7 @@ def simulate_gemm(
     # §8 on whole columns at once (numpy, tested equal to the stepped kernel's Numba scalar).
     values = parallel_split(lambda part: requantize(part, params, channel_axis=1), acc, np.int64)
     return GemmResult(
-        values=values, acc=acc, cycles=flow.array_cycles(shape, rows, cols, lat),
+        source=arrays_source(values, acc), cycles=flow.array_cycles(shape, rows, cols, lat),
         overflow_events=events, first_overflow=first_loc, stepped=False,
         dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
     )
@@ -337,37 +368,31 @@ def simulate_conv_layer_fast(
     acc, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
                               pads=pads, dilations=dilations, group=group,
                               acc_bits=config.acc_bits, policy=config.acc_overflow,
-                              layout="rows", amax=amax, wmax=wmax)  # [N·OH·OW, M]
-    oh = conv_out_size(h, kh, strides[0], pads[0], pads[2], dilations[0])
-    ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
-    p = oh * ow
+                              amax=amax, wmax=wmax)  # [N, M, OH, OW]
+    oh, ow = acc.shape[2:]
     rows, cols, lat = config.rows, config.cols, config.requant_latency
-    shape = GemmShape(n * p, kg, mg)
-    results, mems = [], []
-    first = None
-    for g in range(group):
+    shape = GemmShape(n * oh * ow, kg, mg)
+    cycles = flow.array_cycles(shape, rows, cols, lat)
+    firsts, mem = [], None
+    for g in range(group):  # errors in simulate_gemm_layer's order: group g's overflow, memory
         f = int(over.group_first[g])
-        first_loc = None if f < 0 else (f // (mg * kg), f // kg % mg, f % kg)
-        if first_loc is not None and config.acc_overflow == "error":
-            _raise_overflow(first_loc, config)
-        if first is None and first_loc is not None:
-            first = (g, *first_loc)
-        mems.append(gemm_memory(flow, shape, config,
-                                int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits,
-                                layer=name))
-    values = parallel_split(lambda part: requantize(part, params, channel_axis=1), acc, np.int64)
-    for g in range(group):
-        sl = slice(g * mg, (g + 1) * mg)
-        f = int(over.group_first[g])
-        results.append(GemmResult(
-            values=values[:, sl], acc=acc[:, sl],
-            cycles=flow.array_cycles(shape, rows, cols, lat),
-            overflow_events=int(over.group_events[g]),
-            first_overflow=None if f < 0 else (f // (mg * kg), f // kg % mg, f % kg),
-            stepped=False, dataflow=flow.name, shape=shape, rows=rows, cols=cols,
-            latency=lat))
-    y = assemble_conv([values], (n, m, oh, ow))
-    return _layer_result(name, "conv", results, mems, first, config), y
+        firsts.append(None if f < 0 else (f // (mg * kg), f // kg % mg, f % kg))
+        if firsts[-1] is not None and config.acc_overflow == "error":
+            _raise_overflow(firsts[-1], config)
+        if mem is None:  # every group has the same shape and input bytes: one memory model
+            mem = gemm_memory(flow, shape, config,
+                              int(nbytes(n * cg * h * wd, config.act_bits)), params.out_bits,
+                              layer=name)
+    first = next(((g, *f) for g, f in enumerate(firsts) if f is not None), None)
+    # §8 on the NCHW accumulators, as the golden model does (channel axis 1).
+    y = np.asarray(golden_ops.requantize_acc(acc, params), dtype=np.int64)
+    layer = {"values": y, "acc": acc}
+    results = [GemmResult(
+        source=partial(_conv_group_rows, layer, slice(g * mg, (g + 1) * mg)),
+        cycles=cycles, overflow_events=int(over.group_events[g]), first_overflow=firsts[g],
+        stepped=False, dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat)
+        for g in range(group)]
+    return _layer_result(name, "conv", results, [mem] * group, first, config), y
 
 
 def _slice_params(params: RequantParams, start: int, count: int, total: int) -> RequantParams:
