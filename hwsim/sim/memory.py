@@ -19,7 +19,8 @@ from hwsim.sim.config import ArrayConfig
 from hwsim.sim.counters import BufferCounts
 from hwsim.sim.dataflows import Dataflow, GemmShape
 
-__all__ = ["MemoryResult", "gemm_memory", "fixed_gemm_memory", "vector_memory", "nbytes"]
+__all__ = ["MemoryResult", "gemm_memory", "compute_gemm_memory", "fixed_gemm_memory",
+           "vector_memory", "nbytes", "MEMORY_CACHE_SIZE"]
 
 BIAS_BITS = 32
 
@@ -49,6 +50,13 @@ def _ceil_cycles(nbytes_, bw: float):
     return np.ceil(np.asarray(nbytes_, dtype=np.float64) / bw).astype(np.int64)
 
 
+#: Memory models already computed, by (dataflow, shape, config, input bytes, output bits,
+#: mapping setting): the model is a pure function of these (§C6), and a network repeats
+#: layer shapes and runs batch after batch. Cleared when it reaches the size below.
+_MEMORY_CACHE: dict[tuple, MemoryResult] = {}
+MEMORY_CACHE_SIZE = 4096
+
+
 def gemm_memory(
     dataflow: Dataflow,
     shape: GemmShape,
@@ -61,10 +69,40 @@ def gemm_memory(
     ``layer_mappings`` pin for ``layer``, else ``config.mapping`` (``"auto"``: the mapper
     minimising ``config.objective``; ``"fixed"``: §C6.5; a Mapping: that mapping).
     ``input_unique_bytes``: bytes of the input tensor the GEMM reads (for a conv: the
-    group's slice of the input feature map, not the im2col matrix)."""
+    group's slice of the input feature map, not the im2col matrix). Computed once per
+    (dataflow, shape, config, input bytes, output bits, setting) and then reused (the
+    layer name only selects the setting and names the layer in errors, which are not
+    cached); :func:`compute_gemm_memory` computes it afresh."""
+    setting = dict(config.layer_mappings).get(layer, config.mapping)
+    key = (dataflow, shape, config, int(input_unique_bytes), int(out_bits), setting)
+    hit = _MEMORY_CACHE.get(key)
+    if hit is None:
+        hit = _setting_memory(setting, dataflow, shape, config, input_unique_bytes, out_bits,
+                              layer)
+        if len(_MEMORY_CACHE) >= MEMORY_CACHE_SIZE:
+            _MEMORY_CACHE.clear()
+        _MEMORY_CACHE[key] = hit
+    return hit
+
+
+def compute_gemm_memory(
+    dataflow: Dataflow,
+    shape: GemmShape,
+    config: ArrayConfig,
+    input_unique_bytes: int,
+    out_bits: int,
+    layer: str = "",
+) -> MemoryResult:
+    """:func:`gemm_memory` without its cache."""
+    setting = dict(config.layer_mappings).get(layer, config.mapping)
+    return _setting_memory(setting, dataflow, shape, config, input_unique_bytes, out_bits,
+                           layer)
+
+
+def _setting_memory(setting, dataflow: Dataflow, shape: GemmShape, config: ArrayConfig,
+                    input_unique_bytes: int, out_bits: int, layer: str) -> MemoryResult:
     from hwsim.sim import mapping as mapping_mod
 
-    setting = dict(config.layer_mappings).get(layer, config.mapping)
     where = f"layer {layer!r}" if layer else "GEMM"
     if setting == "auto":
         setting = mapping_mod.choose_mapping(dataflow, shape, config, input_unique_bytes,
