@@ -10,11 +10,11 @@ BIN    := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.demo-installed: pyproject.toml setup.py hwsim/exact/_igemm.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[onnx]'
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.test-installed: pyproject.toml setup.py hwsim/exact/_igemm.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,onnx]'
 	touch $@
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from hwsim.arith.jit import POLICY_CODES
 from hwsim.errors import HwsimError
+from hwsim.exact import igemm
 from hwsim.exact.im2col import check_conv_groups, conv_columns, conv_out_size
 from hwsim.exact.matmul import (
     F64_EXACT,
@@ -175,6 +176,24 @@ def _resolve(a: npt.NDArray, w: npt.NDArray, bias: npt.NDArray[np.int64], bits: 
     return sequential_outputs(a, w, bias, ms, ns, bits, policy)
 
 
+def int_path(amax: int, wmax: int, k: int, bias: npt.NDArray[np.int64], bits: int) -> bool:
+    """§7.5: the 16-bit integer kernels give every accumulator exactly, with no overflow
+    event possible, when they run on this machine, both operands are int16
+    (``max|a|``, ``max|w|`` ≤ 2^15 − 1) and the bound ``max|bias| + K·max|a|·max|w|`` of
+    every partial sum fits the signed ``bits``-bit register (``bits`` ≤ 32)."""
+    if not igemm.available() or bits > 32:
+        return False
+    if not (igemm.fits(-amax, amax) and igemm.fits(-wmax, wmax)):
+        return False
+    bmax = int(np.abs(bias).max()) if bias.size else 0
+    return bmax + int(k) * int(amax) * int(wmax) <= (1 << (bits - 1)) - 1
+
+
+def _no_overflow(groups: int) -> OverflowOutputs:
+    return OverflowOutputs(np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64),
+                           np.zeros(groups, dtype=np.int64), np.full(groups, -1, dtype=np.int64))
+
+
 def _add_bias(sums: npt.NDArray, bias: npt.NDArray[np.int64], out: npt.NDArray[np.int64],
               fused: bool) -> None:
     """``out = sums + bias`` exactly (``sums`` exact integers, any numeric dtype)."""
@@ -197,6 +216,11 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
     amax, wmax = max_abs(x), max_abs(w)
+    if x.ndim == 2 and int_path(amax, wmax, x.shape[1], b64, acc_bits):
+        acc = igemm.matmul_acc(x, igemm.pack_weights(w), b64)
+        return acc, 0, OverflowOutputs(np.zeros((0, 2), dtype=np.int64),
+                                       np.zeros(0, dtype=np.int64), np.array([0]),
+                                       np.array([-1]))
     plan = plan_product(amax, wmax, x.shape[1])
     xf = x.astype(plan.dtype, copy=False)
     wt = w.T.astype(plan.dtype)
@@ -240,11 +264,18 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     p = oh * ow
     amax = max(max_abs(x), abs(int(x_zero_point))) if amax is None else int(amax)
     wmax = max_abs(w) if wmax is None else int(wmax)
+    rows_layout = layout == "rows"
+    if group == 1 and int_path(amax, wmax, kg, b64, acc_bits):
+        acc = np.empty((n * p, m) if rows_layout else (n, m, oh, ow), dtype=np.int64)
+        igemm.conv_acc(x, igemm.pack_conv_weights(w), b64, kernel=(kh, kw), strides=strides,
+                       pads=pads, dilations=dilations, offset=0, pad_value=int(x_zero_point),
+                       out=acc, out_strides=(p * m, 1, m) if rows_layout else (m * p, p, 1),
+                       oh=oh, ow=ow)
+        return acc, 0, _no_overflow(group)
     plan = plan_product(amax, wmax, kg)
     wf = w.reshape(group, mg, kg).astype(plan.dtype)
     # bias + exact sum in one float64 pass when both stay below 2^53 (exact), else int64
     fused = kg * amax * wmax + (int(np.abs(b64).max()) if b64.size else 0) <= F64_EXACT
-    rows_layout = layout == "rows"
     acc = np.empty((n * p, m) if rows_layout else (n, m, p), dtype=np.int64)
     itemsize = np.dtype(plan.dtype).itemsize
     chunk = max(1, PATCH_BYTES // max(1, c * kh * kw * p * itemsize))
@@ -325,6 +356,8 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     n = w.shape[1]
     amax = max_abs(a) if amax is None else int(amax)
     wmax = max_abs(w) if wmax is None else int(wmax)
+    if int_path(amax, wmax, k, b64, acc_bits):
+        return igemm.matmul_acc(a, igemm.pack_weights(w.T), b64), 0, None
     plan = plan_product(amax, wmax, k)
     wf = w.astype(plan.dtype, copy=False)
     acc = np.empty((m, n), dtype=np.int64)

@@ -1,0 +1,348 @@
+/* Exact integer products on 16-bit operand pairs (specs/arithmetic.md §7.5).
+ *
+ * out(m, q) = bias[m] + sum_k A[m, k] * B[k, q]   computed modulo 2^32 (int32 wrap-around),
+ * written sign-extended to int64. A is the weight operand (int16 values, packed by the
+ * caller in pairs of consecutive k, tiles of MR rows); B is read from the caller's array
+ * (a convolution's input patches or a matrix) and packed here, block by block, into pairs
+ * of consecutive k for tiles of NR columns, so no im2col matrix is ever built.
+ *
+ * Every step is exact modulo 2^32: a pair product a0*b0 + a1*b1 of int16 values (the AVX2
+ * instruction vpmaddwd, or the portable C below) wraps only in the one case
+ * (-2^15)*(-2^15)*2 = 2^31, which it returns as -2^31, equal modulo 2^32; int32 additions
+ * wrap modulo 2^32. Hence an output whose true value lies in [-2^31, 2^31) is exact (§7.5).
+ *
+ * The functions are plain C called through ctypes (which releases the GIL): the caller
+ * splits the columns q among threads. The module also defines an empty Python extension
+ * module so that setuptools builds and installs it like any other.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HW_X86 1
+#else
+#define HW_X86 0
+#endif
+
+#define MR 6  /* rows of A per tile (broadcast operand) */
+#define NR 16 /* columns of B per tile (two vectors of 8 int32 pairs) */
+
+/* Element types of the B source array. */
+/* (float64 sources hold integer values, e.g. centred codes q - z of a float reference) */
+enum { T_I8 = 0, T_U8 = 1, T_I16 = 2, T_U16 = 3, T_I32 = 4, T_I64 = 5, T_F64 = 6 };
+
+/* Geometry of the B operand: either convolution patches of an NCHW input (k = (kh, kw, c)
+ * row-major, channels padded to an even count; q = (n, oh, ow) row-major) or a strided matrix
+ * (element (k, q) at src[k*sk + q*sq]). Values are read as (v - offset); padding positions
+ * of a convolution hold pad_value. */
+typedef struct {
+    const void *src;
+    int64_t type;
+    int64_t is_conv;
+    /* matrix */
+    int64_t sk, sq;
+    /* convolution */
+    int64_t C, H, W, sn, sc; /* channels, height, width, image stride, channel stride */
+    int64_t KH, KW, SH, SW, PT, PL, DH, DW, OH, OW;
+    int64_t offset, pad_value;
+    int64_t K; /* reduction length (unpadded) */
+} bsrc_t;
+
+/* Write n pairs dst[i] = (s0[i*step] - off, s1[i*step] - off) as int16 halves. */
+#define COPY_PAIRS(T)                                                                    \
+    static void pairs_##T(uint32_t *dst, const T *s0, const T *s1, int64_t step, int64_t n, \
+                          int64_t off) {                                                 \
+        if (step == 1) {                                                                 \
+            for (int64_t i = 0; i < n; i++)                                              \
+                dst[i] = (uint32_t)(uint16_t)(int16_t)((int64_t)s0[i] - off) |          \
+                         (uint32_t)(uint16_t)(int16_t)((int64_t)s1[i] - off) << 16;      \
+        } else {                                                                         \
+            for (int64_t i = 0; i < n; i++)                                              \
+                dst[i] = (uint32_t)(uint16_t)(int16_t)((int64_t)s0[i * step] - off) |   \
+                         (uint32_t)(uint16_t)(int16_t)((int64_t)s1[i * step] - off) << 16; \
+        }                                                                                \
+    }
+COPY_PAIRS(int8_t)
+COPY_PAIRS(uint8_t)
+COPY_PAIRS(int16_t)
+COPY_PAIRS(uint16_t)
+COPY_PAIRS(int32_t)
+COPY_PAIRS(int64_t)
+COPY_PAIRS(double)
+
+/* Pairs from elements i0 + i*step and i1 + i*step of src (type t). */
+static void copy_pairs(uint32_t *dst, const void *src, int t, int64_t i0, int64_t i1,
+                       int64_t step, int64_t n, int64_t off) {
+    switch (t) {
+    case T_I8: pairs_int8_t(dst, (const int8_t *)src + i0, (const int8_t *)src + i1, step, n, off); break;
+    case T_U8: pairs_uint8_t(dst, (const uint8_t *)src + i0, (const uint8_t *)src + i1, step, n, off); break;
+    case T_I16: pairs_int16_t(dst, (const int16_t *)src + i0, (const int16_t *)src + i1, step, n, off); break;
+    case T_U16: pairs_uint16_t(dst, (const uint16_t *)src + i0, (const uint16_t *)src + i1, step, n, off); break;
+    case T_I32: pairs_int32_t(dst, (const int32_t *)src + i0, (const int32_t *)src + i1, step, n, off); break;
+    case T_I64: pairs_int64_t(dst, (const int64_t *)src + i0, (const int64_t *)src + i1, step, n, off); break;
+    default: pairs_double(dst, (const double *)src + i0, (const double *)src + i1, step, n, off); break;
+    }
+}
+
+static inline void fill_pairs(uint32_t *dst, int64_t n, uint32_t v) {
+    for (int64_t i = 0; i < n; i++) dst[i] = v;
+}
+
+/* Fill blk[k2][ld] (ld = the block's columns rounded up to NR) with pairs of B for columns
+ * [q0, q0 + nq); columns past nq are zero. A matrix pairs consecutive k; a convolution's
+ * reduction runs over (kh, kw, c) with pairs of consecutive channels (the channels padded
+ * to an even count with the padding value: its weights are 0). seg: scratch for 4*nq
+ * int64. */
+static void pack_block(const bsrc_t *b, int64_t q0, int64_t nq, int64_t K2, int64_t ld,
+                       uint32_t *blk, int64_t *seg) {
+    const void *src = b->src;
+    int t = (int)b->type;
+    int64_t off = b->offset, padv = b->pad_value - b->offset;
+    uint32_t padpair = (uint32_t)(uint16_t)(int16_t)padv | (uint32_t)(uint16_t)(int16_t)padv << 16;
+    for (int64_t k2 = 0; k2 < K2; k2++)
+        for (int64_t j = nq; j < ld; j++) blk[k2 * ld + j] = 0;
+    if (!b->is_conv) {
+        for (int64_t k2 = 0; k2 < b->K / 2; k2++)
+            copy_pairs(blk + k2 * ld, src, t, 2 * k2 * b->sk + q0 * b->sq,
+                       (2 * k2 + 1) * b->sk + q0 * b->sq, b->sq, nq, off);
+        if (b->K & 1) {
+            /* the last k alone: pair it with itself, then clear the high half */
+            int64_t k2 = b->K / 2;
+            uint32_t *d = blk + k2 * ld;
+            copy_pairs(d, src, t, 2 * k2 * b->sk + q0 * b->sq, 2 * k2 * b->sk + q0 * b->sq,
+                       b->sq, nq, off);
+            for (int64_t j = 0; j < nq; j++) d[j] &= 0xffffu;
+        }
+        return;
+    }
+    /* Runs of columns within one output row: (first column j, image n, oh, ow, length). */
+    int64_t P = b->OH * b->OW, nseg = 0;
+    for (int64_t j = 0; j < nq;) {
+        int64_t q = q0 + j, n = q / P, p = q % P, oh = p / b->OW, ow = p % b->OW;
+        int64_t len = b->OW - ow < nq - j ? b->OW - ow : nq - j;
+        seg[4 * nseg] = j;
+        seg[4 * nseg + 1] = n * b->sn + (oh * b->SH - b->PT) * b->W; /* row base, before dh */
+        seg[4 * nseg + 2] = oh * b->SH - b->PT;                       /* ih before dh */
+        seg[4 * nseg + 3] = ow | (len << 32);
+        nseg++;
+        j += len;
+    }
+    int64_t C2 = (b->C + 1) / 2;
+    for (int64_t kh = 0; kh < b->KH; kh++) {
+        for (int64_t kw = 0; kw < b->KW; kw++) {
+            int64_t dh = kh * b->DH, dw = kw * b->DW;
+            int64_t lo_num = b->PL - dw; /* valid ow >= ceil(lo_num / SW) */
+            int64_t ow_lo = lo_num <= 0 ? 0 : (lo_num + b->SW - 1) / b->SW;
+            int64_t hi_num = b->W - 1 + b->PL - dw; /* valid ow <= floor(hi_num / SW) */
+            int64_t ow_hi = hi_num < 0 ? -1 : hi_num / b->SW;
+            if (ow_hi > b->OW - 1) ow_hi = b->OW - 1;
+            for (int64_t c2 = 0; c2 < C2; c2++) {
+                int64_t c0 = 2 * c2, c1 = 2 * c2 + 1;
+                uint32_t *dst = blk + ((kh * b->KW + kw) * C2 + c2) * ld;
+                for (int64_t s = 0; s < nseg; s++) {
+                    int64_t j = seg[4 * s], ih = seg[4 * s + 2] + dh;
+                    int64_t ow = seg[4 * s + 3] & 0xffffffff, len = seg[4 * s + 3] >> 32;
+                    uint32_t *d = dst + j;
+                    int64_t a = ow_lo > ow ? ow_lo : ow;
+                    int64_t e = ow_hi < ow + len - 1 ? ow_hi : ow + len - 1;
+                    if (ih < 0 || ih >= b->H || a > e) {
+                        fill_pairs(d, len, padpair);
+                        continue;
+                    }
+                    fill_pairs(d, a - ow, padpair);
+                    int64_t base = seg[4 * s + 1] + dh * b->W + a * b->SW - b->PL + dw;
+                    int64_t i0 = base + c0 * b->sc;
+                    int64_t i1 = c1 < b->C ? base + c1 * b->sc : i0;
+                    copy_pairs(d + (a - ow), src, t, i0, i1, b->SW, e - a + 1, off);
+                    fill_pairs(d + (e + 1 - ow), ow + len - 1 - e, padpair);
+                }
+            }
+        }
+    }
+}
+
+/* Store one MR x NR tile acc[r][c] (rows m0.., columns q0..) into the output, int64
+ * (out_f64 = 0) or float64 (exact: |values| < 2^31). */
+static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, int64_t q0,
+                              int64_t nq, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
+                              void *out, int out_f64) {
+    int64_t rows = M - m0 < MR ? M - m0 : MR;
+    int64_t cols = nq < NR ? nq : NR;
+    for (int64_t c = 0; c < cols; c++) {
+        int64_t q = q0 + c;
+        int64_t base = (q / P) * s_n + (q % P) * s_p;
+        if (out_f64)
+            for (int64_t r = 0; r < rows; r++)
+                ((double *)out)[base + (m0 + r) * s_m] = (double)acc[r][c];
+        else
+            for (int64_t r = 0; r < rows; r++)
+                ((int64_t *)out)[base + (m0 + r) * s_m] = (int64_t)acc[r][c];
+    }
+}
+
+/* Portable tile: acc = bias + sum over K2 pairs, modulo 2^32. */
+static void tile_c(const uint32_t *ap, const uint32_t *bp, int64_t K2, int64_t ld,
+                   const int32_t *bias, int32_t acc[MR][NR]) {
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NR; c++) acc[r][c] = bias[r];
+    for (int64_t k2 = 0; k2 < K2; k2++) {
+        for (int r = 0; r < MR; r++) {
+            uint32_t a = ap[k2 * MR + r];
+            int32_t a0 = (int16_t)(a & 0xffff), a1 = (int16_t)(a >> 16);
+            for (int c = 0; c < NR; c++) {
+                uint32_t bv = bp[k2 * ld + c];
+                int32_t b0 = (int16_t)(bv & 0xffff), b1 = (int16_t)(bv >> 16);
+                uint32_t s = (uint32_t)(a0 * b0) + (uint32_t)(a1 * b1);
+                acc[r][c] = (int32_t)((uint32_t)acc[r][c] + s);
+            }
+        }
+    }
+}
+
+#if HW_X86
+__attribute__((target("avx2"))) static void tile_avx2(const uint32_t *ap, const uint32_t *bp,
+                                                      int64_t K2, int64_t ld,
+                                                      const int32_t *bias,
+                                                      int32_t acc[MR][NR]) {
+    __m256i c00 = _mm256_set1_epi32(bias[0]), c01 = c00;
+    __m256i c10 = _mm256_set1_epi32(bias[1]), c11 = c10;
+    __m256i c20 = _mm256_set1_epi32(bias[2]), c21 = c20;
+    __m256i c30 = _mm256_set1_epi32(bias[3]), c31 = c30;
+    __m256i c40 = _mm256_set1_epi32(bias[4]), c41 = c40;
+    __m256i c50 = _mm256_set1_epi32(bias[5]), c51 = c50;
+    for (int64_t k2 = 0; k2 < K2; k2++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + k2 * ld));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + k2 * ld + 8));
+        const int32_t *a = (const int32_t *)(ap + k2 * MR);
+        __m256i a0 = _mm256_set1_epi32(a[0]);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
+        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
+        __m256i a1 = _mm256_set1_epi32(a[1]);
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
+        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
+        __m256i a2 = _mm256_set1_epi32(a[2]);
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a2, b0));
+        c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a2, b1));
+        __m256i a3 = _mm256_set1_epi32(a[3]);
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a3, b0));
+        c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a3, b1));
+        __m256i a4 = _mm256_set1_epi32(a[4]);
+        c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(a4, b0));
+        c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(a4, b1));
+        __m256i a5 = _mm256_set1_epi32(a[5]);
+        c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(a5, b0));
+        c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(a5, b1));
+    }
+    _mm256_storeu_si256((__m256i *)&acc[0][0], c00);
+    _mm256_storeu_si256((__m256i *)&acc[0][8], c01);
+    _mm256_storeu_si256((__m256i *)&acc[1][0], c10);
+    _mm256_storeu_si256((__m256i *)&acc[1][8], c11);
+    _mm256_storeu_si256((__m256i *)&acc[2][0], c20);
+    _mm256_storeu_si256((__m256i *)&acc[2][8], c21);
+    _mm256_storeu_si256((__m256i *)&acc[3][0], c30);
+    _mm256_storeu_si256((__m256i *)&acc[3][8], c31);
+    _mm256_storeu_si256((__m256i *)&acc[4][0], c40);
+    _mm256_storeu_si256((__m256i *)&acc[4][8], c41);
+    _mm256_storeu_si256((__m256i *)&acc[5][0], c50);
+    _mm256_storeu_si256((__m256i *)&acc[5][8], c51);
+}
+#endif
+
+static int portable_only = 0;
+
+/* Make every later call use the portable kernel (on != 0) or the best one; returns the old
+ * setting. For tests of the portable kernel on a machine with AVX2. */
+int hw_igemm_portable(int on) {
+    int old = portable_only;
+    portable_only = on != 0;
+    return old;
+}
+
+static int use_avx2(void) {
+#if HW_X86
+    static int cached = -1;
+    if (portable_only) return 0;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+/* 1 when the vector kernel runs on this CPU, 0 for the portable C kernel. */
+int hw_igemm_simd(void) {
+    int old = portable_only, r;
+    portable_only = 0;
+    r = use_avx2();
+    portable_only = old;
+    return r;
+}
+
+/* The product for columns [q0, q1). ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M
+ * zero); bias[M] int64 (must fit int32, checked by the caller). The output (m, q) with
+ * q = n*P + p goes to out[n*s_n + m*s_m + p*s_p] (int64, or float64 when out_f64). b: the B geometry (see bsrc_t); for a
+ * matrix, pass is_conv = 0 and P = the number of columns. Returns 0, or -1 when memory
+ * could not be allocated. */
+int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, const bsrc_t *b,
+             int64_t q0, int64_t q1, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
+             void *out, int64_t out_f64) {
+    if (q1 <= q0 || M <= 0) return 0;
+    /* Columns per block: the packed block (K2 pairs x qb columns) stays near 256 KiB. */
+    int64_t qb = (256 * 1024 / 4) / (K2 > 0 ? K2 : 1);
+    qb = qb / NR * NR;
+    if (qb < NR) qb = NR;
+    if (qb > 512) qb = 512;
+    uint32_t *blk = (uint32_t *)malloc((size_t)(qb * (K2 > 0 ? K2 : 1)) * sizeof(uint32_t));
+    int64_t *seg = (int64_t *)malloc((size_t)(4 * qb) * sizeof(int64_t));
+    if (!blk || !seg) {
+        free(blk);
+        free(seg);
+        return -1;
+    }
+    int64_t mt = (M + MR - 1) / MR;
+    int32_t tb[MR];
+    int32_t acc[MR][NR];
+    int simd = use_avx2();
+    for (int64_t qs = q0; qs < q1; qs += qb) {
+        int64_t nq = q1 - qs < qb ? q1 - qs : qb;
+        int64_t ntile = (nq + NR - 1) / NR;
+        int64_t ld = ntile * NR;
+        pack_block(b, qs, nq, K2, ld, blk, seg);
+        for (int64_t i = 0; i < mt; i++) {
+            for (int r = 0; r < MR; r++)
+                tb[r] = i * MR + r < M ? (int32_t)bias[i * MR + r] : 0;
+            const uint32_t *api = ap + i * K2 * MR;
+            for (int64_t j = 0; j < ntile; j++) {
+                const uint32_t *bpj = blk + j * NR;
+#if HW_X86
+                if (simd)
+                    tile_avx2(api, bpj, K2, ld, tb, acc);
+                else
+#endif
+                    tile_c(api, bpj, K2, ld, tb, acc);
+                int64_t left = nq - j * NR;
+                store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
+                           s_m, s_p, out, (int)out_f64);
+            }
+        }
+    }
+    free(blk);
+    free(seg);
+    return 0;
+}
+
+/* Offsets of the fields of bsrc_t, for the ctypes mirror to check its layout. */
+int64_t hw_bsrc_size(void) { return (int64_t)sizeof(bsrc_t); }
+
+static struct PyModuleDef igemm_module = {PyModuleDef_HEAD_INIT, "_igemm",
+                                          "Exact 16-bit integer products (C, via ctypes).", -1,
+                                          NULL};
+
+PyMODINIT_FUNC PyInit__igemm(void) { return PyModule_Create(&igemm_module); }

@@ -1,0 +1,233 @@
+"""Exact integer products on 16-bit operands with 32-bit wrap-around sums (arithmetic.md §7.5).
+
+The C kernels of :mod:`hwsim.exact._igemm` compute ``bias[m] + Σ_k A[m, k]·B[k, q]`` modulo
+2^32 from int16 operands — pairs of products with the AVX2 instruction ``vpmaddwd`` where
+the CPU has it, portable C elsewhere — and pack the B operand themselves, block by block,
+straight from a convolution's NCHW input (padding included) or from a strided matrix, so no
+patch matrix is built. A result is exact when its true value lies in the int32 range, which
+the callers guarantee for every output they keep (§7.5): the accumulator is at most 32 bits,
+and outputs whose bound ``|bias| + Σ|a|·|w|`` exceeds it are recomputed step by step anyway.
+
+:func:`available` says whether the kernels can be used (extension built, vector unit
+present); :func:`fits` whether operands fit; :func:`pack_weights` prepares the A operand
+once per layer; :func:`conv_acc` and :func:`matmul_acc` run the product, split along the
+columns among :func:`hwsim.exact.matmul.threads` threads (ctypes releases the GIL).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hwsim.errors import HwsimError
+
+__all__ = ["MR", "INT16_MIN", "INT16_MAX", "PackedWeights", "available", "set_enabled",
+           "use_portable", "simd", "fits", "pack_weights", "pack_conv_weights", "conv_acc",
+           "matmul_acc"]
+
+#: Rows of A per tile of the kernel (A is packed in tiles of this many rows).
+MR = 6
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+#: Columns per thread below which one thread does the whole product.
+_MIN_COLS_PER_THREAD = 64
+#: Element types of the B source array, as the C code numbers them.
+_TYPES = {np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int16): 2,
+          np.dtype(np.uint16): 3, np.dtype(np.int32): 4, np.dtype(np.int64): 5,
+          np.dtype(np.float64): 6}
+
+_i64 = ctypes.c_int64
+
+
+class _BSource(ctypes.Structure):
+    """Mirror of the C ``bsrc_t`` (the geometry of the B operand)."""
+
+    _fields_ = [("src", ctypes.c_void_p), ("type", _i64), ("is_conv", _i64),
+                ("sk", _i64), ("sq", _i64),
+                ("C", _i64), ("H", _i64), ("W", _i64), ("sn", _i64), ("sc", _i64),
+                ("KH", _i64), ("KW", _i64), ("SH", _i64), ("SW", _i64), ("PT", _i64),
+                ("PL", _i64), ("DH", _i64), ("DW", _i64), ("OH", _i64), ("OW", _i64),
+                ("offset", _i64), ("pad_value", _i64), ("K", _i64)]
+
+
+def _load() -> ctypes.CDLL | None:
+    try:
+        from hwsim.exact import _igemm  # the extension module (optional build)
+    except ImportError:
+        return None
+    lib = ctypes.CDLL(_igemm.__file__)
+    lib.hw_igemm.restype = ctypes.c_int
+    lib.hw_igemm.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
+                             ctypes.POINTER(_BSource), _i64, _i64, _i64, _i64, _i64, _i64,
+                             ctypes.c_void_p, _i64]
+    lib.hw_igemm_simd.restype = ctypes.c_int
+    lib.hw_bsrc_size.restype = _i64
+    lib.hw_igemm_portable.restype = ctypes.c_int
+    lib.hw_igemm_portable.argtypes = [ctypes.c_int]
+    if lib.hw_bsrc_size() != ctypes.sizeof(_BSource):
+        return None
+    return lib
+
+
+_LIB = _load()
+_ENABLED = True
+
+
+def available() -> bool:
+    """The kernels are built, enabled (:func:`set_enabled`) and the CPU has their vector
+    unit (AVX2): the integer path is then the fastest exact product here. Without the
+    vector unit the portable C kernel still works (``force=True``) but float BLAS is
+    faster."""
+    return _ENABLED and _LIB is not None and bool(_LIB.hw_igemm_simd())
+
+
+def set_enabled(on: bool) -> bool:
+    """Let :func:`available` say yes (``on``) or always no (the float BLAS path of §7.4 is
+    then used everywhere, as on a machine without the kernels); returns the old setting."""
+    global _ENABLED
+    old, _ENABLED = _ENABLED, bool(on)
+    return old
+
+
+def simd() -> bool:
+    """The vector kernel (not the portable C one) runs on this CPU."""
+    return _LIB is not None and bool(_LIB.hw_igemm_simd())
+
+
+def use_portable(on: bool) -> bool:
+    """Make the C code run its portable kernel even where the vector one could (``on``), as
+    on a CPU without AVX2, to test it; returns the old setting."""
+    if _LIB is None:
+        return False
+    return bool(_LIB.hw_igemm_portable(int(bool(on))))
+
+
+def fits(lo: int, hi: int) -> bool:
+    """Values in [lo, hi] are int16."""
+    return INT16_MIN <= int(lo) and int(hi) <= INT16_MAX
+
+
+@dataclass(frozen=True, eq=False)
+class PackedWeights:
+    """The A operand ``w[M, K]`` as the kernel reads it: int16 pairs of consecutive k
+    (K padded to even with 0) in tiles of :data:`MR` rows (rows past M are 0),
+    ``[ceil(M/MR), K/2, MR]`` uint32."""
+
+    data: npt.NDArray[np.uint32]
+    rows: int
+    k: int
+
+    @property
+    def k2(self) -> int:
+        return (self.k + 1) // 2
+
+
+def pack_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
+    """Pack integer weights ``w[M, K]`` (every value in int16: check with :func:`fits`)."""
+    w = np.asarray(w)
+    m, k = w.shape
+    mt = -(-m // MR)
+    w16 = np.zeros((mt * MR, k + (k & 1)), dtype=np.int16)
+    w16[:m, :k] = w
+    pairs = w16.view(np.uint32)  # little-endian: low half = even k, high half = odd k
+    if np.little_endian is False:  # pragma: no cover - no big-endian machine here
+        raise HwsimError("integer product kernels: big-endian machines are not supported")
+    data = np.ascontiguousarray(pairs.reshape(mt, MR, -1).transpose(0, 2, 1))
+    return PackedWeights(data, m, k)
+
+
+def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
+    """Pack convolution weights ``w[M, C, KH, KW]`` (one group) for :func:`conv_acc`: the
+    reduction runs over (kh, kw, c) with the channels padded to an even count (weight 0),
+    so that each pair holds two channels at one kernel position."""
+    w = np.asarray(w)
+    m, c, kh, kw = w.shape
+    wt = np.zeros((m, kh, kw, c + (c & 1)), dtype=np.int16)
+    wt[..., :c] = w.transpose(0, 2, 3, 1)
+    return pack_weights(wt.reshape(m, -1))
+
+
+def _source(arr: npt.NDArray) -> npt.NDArray:
+    if arr.dtype not in _TYPES:
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    return arr
+
+
+def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: int, p: int,
+         strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool) -> None:
+    if _LIB is None or not (force or simd()):
+        raise HwsimError("integer product kernels are not available on this machine")
+    from hwsim.exact.matmul import parallel_map, threads
+
+    b = np.ascontiguousarray(bias, dtype=np.int64)
+    if b.shape != (pw.rows,):
+        raise HwsimError(f"bias: expected {pw.rows} values, got shape {b.shape}")
+    if out.dtype not in (np.int64, np.float64):
+        raise HwsimError(f"out: expected an int64 or float64 array, got {out.dtype}")
+    n_threads = max(1, min(threads(), cols // _MIN_COLS_PER_THREAD))
+    edges = np.linspace(0, cols, n_threads + 1).astype(np.int64)
+    # Columns split at multiples of 16 keep whole tiles in one thread.
+    edges[1:-1] = edges[1:-1] // 16 * 16
+    s_n, s_m, s_p = strides
+
+    def part(i: int) -> int:
+        return _LIB.hw_igemm(pw.data.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
+                             ctypes.byref(src), int(edges[i]), int(edges[i + 1]), p,
+                             s_n, s_m, s_p, out.ctypes.data, int(out.dtype == np.float64))
+
+    if any(rc != 0 for rc in parallel_map(part, range(n_threads))):
+        raise MemoryError("integer product kernel: out of memory for a packing block")
+
+
+def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np.int64], *,
+             kernel: tuple[int, int], strides: tuple[int, int],
+             pads: tuple[int, int, int, int], dilations: tuple[int, int], offset: int,
+             pad_value: int, out: npt.NDArray[np.int64], out_strides: tuple[int, int, int],
+             oh: int, ow: int, force: bool = False) -> None:
+    """``out[n, m, p] = bias[m] + Σ_k w[m, k]·(x_patch[k, (n, p)] − offset)`` modulo 2^32
+    (int64 values sign-extended from int32, or float64 for a float64 ``out``) for a
+    convolution of ``x[N, C, H, W]`` (one
+    group; ``pw`` from :func:`pack_conv_weights`), padding positions holding
+    ``pad_value`` (before the offset). Output element (n, m, p = oh·OW + ow) is written at
+    ``out.flat[n·s_n + m·s_m + p·s_p]`` for ``out_strides = (s_n, s_m, s_p)`` in elements.
+
+    ``x`` may be any view with unit-stride rows; the caller guarantees that every
+    ``x − offset`` and ``pad_value − offset`` is an int16."""
+    x = _source(np.asarray(x))
+    if x.strides[3] != x.itemsize or x.strides[2] != x.shape[3] * x.itemsize:
+        x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    if pw.k != (c + (c & 1)) * kh * kw:
+        raise HwsimError(f"conv: packed weights have K = {pw.k}, the input needs "
+                         f"{(c + (c & 1)) * kh * kw}")
+    item = x.itemsize
+    src = _BSource(src=x.ctypes.data, type=_TYPES[x.dtype], is_conv=1, sk=0, sq=0,
+                   C=c, H=h, W=w, sn=x.strides[0] // item, sc=x.strides[1] // item,
+                   KH=kh, KW=kw, SH=strides[0], SW=strides[1], PT=pads[0], PL=pads[1],
+                   DH=dilations[0], DW=dilations[1], OH=oh, OW=ow, offset=int(offset),
+                   pad_value=int(pad_value), K=pw.k)
+    _run(pw, bias, src, n * oh * ow, oh * ow, out_strides, out, force)
+    # keep x alive until the C calls are done
+    del x
+
+
+def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np.int64],
+               *, offset: int = 0, out: npt.NDArray[np.int64] | None = None,
+               force: bool = False) -> npt.NDArray[np.int64]:
+    """``out[q, m] = bias[m] + Σ_k (a[q, k] − offset)·w[m, k]`` modulo 2^32 (int64 values
+    sign-extended from int32) for ``a[Q, K]`` (any strides); returns ``out[Q, M]``."""
+    a = _source(np.asarray(a))
+    q, k = a.shape
+    if pw.k != k:
+        raise HwsimError(f"matmul: packed weights have K = {pw.k}, the operand has {k}")
+    if out is None:
+        out = np.empty((q, pw.rows), dtype=np.int64)
+    item = a.itemsize
+    src = _BSource(src=a.ctypes.data, type=_TYPES[a.dtype], is_conv=0,
+                   sk=a.strides[1] // item, sq=a.strides[0] // item, offset=int(offset),
+                   pad_value=0, K=k)
+    _run(pw, bias, src, q, max(q, 1), (0, 1, pw.rows), out, force)
+    return out

@@ -1,0 +1,192 @@
+"""The 16-bit integer product kernels against int64 numpy (specs/arithmetic.md §7.5).
+
+Both kernels (the vector one where the CPU has AVX2, and the portable C one, forced) over
+every source dtype, extreme values ±2^15, odd K, partial tiles of rows and columns,
+strided operands, padding, strides and dilations; results must equal the exact sum modulo
+2^32 (signed). Also: the engine picks the kernels only under the §7.5 bound, and results
+do not depend on the path (float BLAS §7.4 vs integer §7.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.exact import accumulator, igemm
+from hwsim.exact.im2col import conv_columns
+
+pytestmark = pytest.mark.skipif(igemm._LIB is None, reason="C kernels not built")
+
+KERNELS = ["vector", "portable"] if igemm.simd() else ["portable"]
+DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.float64]
+
+
+def wrap32(v: np.ndarray) -> np.ndarray:
+    return ((v.astype(np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def conv_ref(x, w, bias, strides, pads, dilations, offset, pad_value):
+    """bias + Σ w·(x_patch − offset), padding = pad_value, exact int64 [N, M, OH·OW]."""
+    cols, oh, ow = conv_columns(np.asarray(x, dtype=np.int64), w.shape[2:], strides, pads,
+                                dilations, pad_value, np.int64)
+    r = w.reshape(w.shape[0], -1).astype(np.int64) @ (cols - offset)
+    n = x.shape[0]
+    return (r.reshape(w.shape[0], n, oh * ow).transpose(1, 0, 2)
+            + bias[None, :, None]), oh, ow
+
+
+@pytest.fixture(params=KERNELS)
+def force(request):
+    """Which C kernel runs: the vector one (AVX2) or the portable one (forced)."""
+    old = igemm.use_portable(request.param == "portable")
+    yield True
+    igemm.use_portable(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_every_source_dtype(dtype, force):
+    rng = np.random.default_rng(1)
+    info = np.iinfo(np.int16)
+    lo, hi = (info.min, info.max) if dtype not in (np.int8, np.uint8) else \
+        (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if dtype == np.uint16:
+        lo, hi = 0, info.max
+    for q, k, m in [(1, 1, 1), (17, 3, 7), (40, 33, 13), (5, 64, 6), (70, 129, 65)]:
+        a = rng.integers(lo, hi + 1, (q, k)).astype(dtype)
+        w = rng.integers(info.min, info.max + 1, (m, k))
+        b = rng.integers(-(1 << 31), 1 << 31, m)
+        out = igemm.matmul_acc(a, igemm.pack_weights(w), b, force=force)
+        ref = wrap32(a.astype(np.int64) @ w.T + b)
+        assert np.array_equal(out, ref), (dtype, q, k, m)
+
+
+def test_extremes_wrap_modulo_2_32(force):
+    """All operands −2^15: every pair product is the one vpmaddwd case that wraps."""
+    q, k, m = 33, 37, 11
+    a = np.full((q, k), -(1 << 15), dtype=np.int16)
+    w = np.full((m, k), -(1 << 15), dtype=np.int64)
+    b = np.full(m, (1 << 31) - 1, dtype=np.int64)
+    out = igemm.matmul_acc(a, igemm.pack_weights(w), b, force=force)
+    assert np.array_equal(out, wrap32(a.astype(np.int64) @ w.T + b))
+
+
+def test_offset_and_strided_operand():
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 256, (50, 90)).astype(np.uint8)
+    a = base[::2, 3:80:3]  # strided rows and columns
+    w = rng.integers(-128, 128, (9, a.shape[1]))
+    b = rng.integers(-1000, 1000, 9)
+    out = igemm.matmul_acc(a, igemm.pack_weights(w), b, offset=128)
+    assert np.array_equal(out, (a.astype(np.int64) - 128) @ w.T + b)
+
+
+CONV_CASES = [
+    # N, C, H, W, M, KH, KW, strides, pads (t, l, b, r), dilations
+    (2, 3, 9, 11, 5, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    (3, 4, 8, 8, 7, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1)),
+    (1, 5, 10, 9, 13, 3, 2, (2, 1), (0, 1, 2, 0), (2, 1)),
+    (2, 16, 7, 7, 12, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (1, 1, 4, 30, 1, 1, 5, (1, 3), (0, 4, 0, 4), (1, 2)),
+    (2, 6, 3, 3, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2)),  # mostly padding
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_geometries(case, force):
+    n, c, h, wd, m, kh, kw, s, p, d = case
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (n, c, h, wd)).astype(np.int8)
+    w = rng.integers(-127, 128, (m, c, kh, kw))
+    b = rng.integers(-1000, 1000, m)
+    ref, oh, ow = conv_ref(x, w, b, s, p, d, offset=0, pad_value=-7)
+    out = np.empty((n, m, oh * ow), dtype=np.int64)
+    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
+                   dilations=d, offset=0, pad_value=-7, out=out,
+                   out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=force)
+    assert np.array_equal(out, ref)
+    # rows layout [N·P, M] and centred float64 source with float64 output
+    rows = np.empty((n * oh * ow, m), dtype=np.int64)
+    igemm.conv_acc(x.astype(np.int64), igemm.pack_conv_weights(w), b, kernel=(kh, kw),
+                   strides=s, pads=p, dilations=d, offset=0, pad_value=-7, out=rows,
+                   out_strides=(oh * ow * m, 1, m), oh=oh, ow=ow, force=force)
+    assert np.array_equal(rows, ref.transpose(0, 2, 1).reshape(-1, m))
+    xc = x.astype(np.float64) + 7.0  # centred on z = −7: padding (real 0) is 0
+    f64 = np.empty((n, m, oh * ow))
+    igemm.conv_acc(xc, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
+                   dilations=d, offset=0, pad_value=0, out=f64,
+                   out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=force)
+    ref_c, _, _ = conv_ref(x.astype(np.int64) + 7, w, b, s, p, d, offset=0, pad_value=0)
+    assert np.array_equal(f64, ref_c.astype(np.float64))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 9), wd=st.integers(1, 9),
+       m=st.integers(1, 14), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
+       pads=st.tuples(*[st.integers(0, 3)] * 4), zp=st.integers(-128, 255),
+       seed=st.integers(0, 2**31))
+def test_conv_random_shapes(n, c, h, wd, m, kh, kw, sh, sw, dh, dw, pads, zp, seed):
+    t, left, b_, r = pads
+    if h + t + b_ < dh * (kh - 1) + 1 or wd + left + r < dw * (kw - 1) + 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, c, h, wd)).astype(np.uint8)
+    w = rng.integers(-(1 << 15), 1 << 15, (m, c, kh, kw))
+    bias = rng.integers(-(1 << 31), 1 << 31, m)
+    ref, oh, ow = conv_ref(x, w, bias, (sh, sw), pads, (dh, dw), offset=zp, pad_value=zp)
+    out = np.empty((n, m, oh * ow), dtype=np.int64)
+    igemm.conv_acc(x, igemm.pack_conv_weights(w), bias, kernel=(kh, kw), strides=(sh, sw),
+                   pads=pads, dilations=(dh, dw), offset=zp, pad_value=zp, out=out,
+                   out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=True)
+    assert np.array_equal(out, wrap32(ref))
+
+
+def test_large_layer_many_blocks_and_threads():
+    """A layer large enough for several column blocks per thread (≥ 10^5 outputs)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (2, 64, 30, 30)).astype(np.int8)
+    w = rng.integers(-127, 128, (70, 64, 3, 3))
+    b = rng.integers(-5000, 5000, 70)
+    ref, oh, ow = conv_ref(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 0, 3)
+    out = np.empty((2, 70, oh * ow), dtype=np.int64)
+    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(3, 3), strides=(1, 1),
+                   pads=(1, 1, 1, 1), dilations=(1, 1), offset=0, pad_value=3, out=out,
+                   out_strides=(70 * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=True)
+    assert np.array_equal(out, ref)
+
+
+def test_engine_uses_kernels_only_under_the_bound():
+    """§7.5 bound: int8 operands in a 32-bit register take the kernels; a 16-bit register
+    (events possible) or int16 × int16 with a large K take §7.4."""
+    b = np.zeros(4, dtype=np.int64)
+    on = igemm.available()
+    assert accumulator.int_path(128, 127, 4608, b, 32) is on
+    assert not accumulator.int_path(128, 127, 4608, b, 16)
+    assert not accumulator.int_path(32767, 32767, 4, b, 32)
+    assert not accumulator.int_path(40000, 1, 1, b, 32)  # not an int16 operand
+
+
+@pytest.mark.parametrize("layout", ["nchw", "rows"])
+def test_engine_paths_agree(layout):
+    """conv2d_acc and exact_gemm_acc give the same results with and without the kernels."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (3, 10, 12, 12))
+    w = rng.integers(-127, 128, (20, 10, 3, 3))
+    b = rng.integers(-10**6, 10**6, 20)
+    kwargs = dict(x_zero_point=-3, strides=(2, 1), pads=(1, 0, 1, 2), dilations=(1, 2),
+                  group=1, acc_bits=32, policy="saturate", layout=layout)
+    res = {}
+    for on in (True, False):
+        old = igemm.set_enabled(on)
+        try:
+            res[on] = accumulator.conv2d_acc(x, w, b, **kwargs)
+            a = rng.integers(0, 256, (77, 90)) if on else res["a"]
+            res["a"] = a
+            res[(on, "g")] = accumulator.exact_gemm_acc(a, w.reshape(20, 90).T, b, 32, "wrap")
+        finally:
+            igemm.set_enabled(old)
+    assert np.array_equal(res[True][0], res[False][0])
+    assert res[True][1] == res[False][1] == 0
+    assert np.array_equal(res[(True, "g")][0], res[(False, "g")][0])
