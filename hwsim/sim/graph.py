@@ -102,7 +102,7 @@ def simulate_qgraph(
                         node.name, x, node.arrays["weight"], node.arrays["bias"], params, config,
                         x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
                         pads=tuple(int(p) for p in a["pads"]), dilations=_pair(a["dilations"]),
-                        group=int(a["group"]))
+                        group=int(a["group"]), x_range=(tin.qmin, tin.qmax))
                     mac[node.name] = res
                     layers.append(res.counters)
                     codes[node.output] = y

@@ -125,10 +125,15 @@ def _check_operands(a, w, bias, config: ArrayConfig, a_range=None):
     return a, w, bias.astype(np.int64), maxima[0], maxima[1]
 
 
-def _check_port(name: str, lo: int, hi: int, bits: int) -> None:
+def _fits_port(lo: int, hi: int, bits: int) -> bool:
+    """Codes in [lo, hi] fit a ``bits``-bit operand port, signed or unsigned."""
     fits_signed = lo >= -(1 << (bits - 1)) and hi < (1 << (bits - 1))
     fits_unsigned = lo >= 0 and hi < (1 << bits)
-    if not (fits_signed or fits_unsigned):
+    return fits_signed or fits_unsigned
+
+
+def _check_port(name: str, lo: int, hi: int, bits: int) -> None:
+    if not _fits_port(lo, hi, bits):
         raise HwsimError(
             f"{name} operand: codes in [{lo}, {hi}] do not fit the array's {bits}-bit "
             f"{name} port (signed or unsigned)"
@@ -335,6 +340,7 @@ def simulate_conv_layer_fast(
     pads: tuple[int, int, int, int],
     dilations: tuple[int, int],
     group: int,
+    x_range: tuple[int, int] | None = None,
 ) -> tuple[LayerResult, npt.NDArray[np.int64]]:
     """Fast mode of a conv layer without materialising its integer GEMM operands: the
     exact engine computes the accumulators of all groups at once from the input
@@ -342,7 +348,13 @@ def simulate_conv_layer_fast(
     channel axis, and each group's :class:`GemmResult` (values, accumulators, closed-form
     cycles, overflow events and first overflow in its own (m, n, k)) and the layer's
     counters are exactly what :func:`simulate_gemm_layer` gives on
-    :func:`hwsim.sim.lowering.lower_conv`'s GEMMs. Returns the layer and the NCHW codes."""
+    :func:`hwsim.sim.lowering.lower_conv`'s GEMMs. Returns the layer and the NCHW codes.
+
+    ``x_range``: ``(lo, hi)`` that the caller guarantees every code of ``x`` lies in (a
+    graph tensor's format range, cycle_model.md §C9). When it fits the activation port it
+    stands for ``x``'s own range (no scan of ``x``): the port check passes either way, and
+    the engine's bound ``max|x|`` may be larger than the true one, which changes no value
+    or count (the engine is exact under any valid bound). Otherwise ``x`` is scanned."""
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -353,7 +365,10 @@ def simulate_conv_layer_fast(
     flow = get_dataflow(config.dataflow)
     amax = abs(int(x_zero_point))
     if x.size:
-        lo, hi = int(x.min()), int(x.max())
+        if x_range is not None and _fits_port(*x_range, config.act_bits):
+            lo, hi = (int(v) for v in x_range)
+        else:
+            lo, hi = int(x.min()), int(x.max())
         if any(pads):
             lo, hi = min(lo, int(x_zero_point)), max(hi, int(x_zero_point))
         _check_port("activation", lo, hi, config.act_bits)
