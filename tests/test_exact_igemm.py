@@ -190,3 +190,21 @@ def test_engine_paths_agree(layout):
     assert np.array_equal(res[True][0], res[False][0])
     assert res[True][1] == res[False][1] == 0
     assert np.array_equal(res[(True, "g")][0], res[(False, "g")][0])
+
+
+def test_weight_cache_follows_the_values():
+    """Packed weights are reused for the same array while its values are unchanged; an
+    in-place edit, other values or non-int16 weights are never served from the cache."""
+    rng = np.random.default_rng(6)
+    w = rng.integers(-127, 128, (8, 3, 3, 3)).astype(np.int8)
+    p1 = igemm.cached_weights(w, conv=True)
+    assert igemm.cached_weights(w, conv=True) is p1
+    assert p1.wmax == int(np.abs(w.astype(np.int64)).max())
+    w[0, 0, 0, 0] = -w[0, 0, 0, 0] - 1 if w[0, 0, 0, 0] != -128 else 5
+    p2 = igemm.cached_weights(w, conv=True)
+    assert p2 is not p1
+    assert np.array_equal(p2.data, igemm.pack_conv_weights(w).data)
+    assert igemm.cached_weights(w.copy(), conv=True) is not p2
+    assert igemm.cached_weights(w.reshape(8, -1), conv=False).k == 27
+    assert igemm.cached_weights(np.full((2, 2), 1 << 15), conv=False) is None
+    assert igemm.cached_weights(np.full((2, 2), 0.5), conv=False) is None

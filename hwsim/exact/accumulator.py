@@ -216,8 +216,10 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
     amax, wmax = max_abs(x), max_abs(w)
-    if x.ndim == 2 and int_path(amax, wmax, x.shape[1], b64, acc_bits):
-        acc = igemm.matmul_acc(x, igemm.pack_weights(w), b64)
+    packed = igemm.cached_weights(w, conv=False) if igemm.available() else None
+    if (x.ndim == 2 and packed is not None
+            and int_path(amax, packed.wmax, x.shape[1], b64, acc_bits)):
+        acc = igemm.matmul_acc(x, packed, b64)
         return acc, 0, OverflowOutputs(np.zeros((0, 2), dtype=np.int64),
                                        np.zeros(0, dtype=np.int64), np.array([0]),
                                        np.array([-1]))
@@ -263,15 +265,16 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     ow = conv_out_size(wd, kw, strides[1], pads[1], pads[3], dilations[1])
     p = oh * ow
     amax = max(max_abs(x), abs(int(x_zero_point))) if amax is None else int(amax)
-    wmax = max_abs(w) if wmax is None else int(wmax)
     rows_layout = layout == "rows"
-    if group == 1 and int_path(amax, wmax, kg, b64, acc_bits):
+    packed = igemm.cached_weights(w, conv=True) if group == 1 and igemm.available() else None
+    if packed is not None and int_path(amax, packed.wmax, kg, b64, acc_bits):
         acc = np.empty((n * p, m) if rows_layout else (n, m, oh, ow), dtype=np.int64)
-        igemm.conv_acc(x, igemm.pack_conv_weights(w), b64, kernel=(kh, kw), strides=strides,
+        igemm.conv_acc(x, packed, b64, kernel=(kh, kw), strides=strides,
                        pads=pads, dilations=dilations, offset=0, pad_value=int(x_zero_point),
                        out=acc, out_strides=(p * m, 1, m) if rows_layout else (m * p, p, 1),
                        oh=oh, ow=ow)
         return acc, 0, _no_overflow(group)
+    wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, kg)
     wf = w.reshape(group, mg, kg).astype(plan.dtype)
     # bias + exact sum in one float64 pass when both stay below 2^53 (exact), else int64

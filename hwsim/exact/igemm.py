@@ -17,6 +17,9 @@ columns among :func:`hwsim.exact.matmul.threads` threads (ctypes releases the GI
 from __future__ import annotations
 
 import ctypes
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +28,8 @@ import numpy.typing as npt
 from hwsim.errors import HwsimError
 
 __all__ = ["MR", "INT16_MIN", "INT16_MAX", "PackedWeights", "available", "set_enabled",
-           "use_portable", "simd", "fits", "pack_weights", "pack_conv_weights", "conv_acc",
-           "matmul_acc"]
+           "use_portable", "simd", "fits", "pack_weights", "pack_conv_weights",
+           "cached_weights", "conv_acc", "matmul_acc"]
 
 #: Rows of A per tile of the kernel (A is packed in tiles of this many rows).
 MR = 6
@@ -118,6 +121,8 @@ class PackedWeights:
     data: npt.NDArray[np.uint32]
     rows: int
     k: int
+    #: max |w| (0 for no weights)
+    wmax: int = 0
 
     @property
     def k2(self) -> int:
@@ -135,7 +140,7 @@ def pack_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
     if np.little_endian is False:  # pragma: no cover - no big-endian machine here
         raise HwsimError("integer product kernels: big-endian machines are not supported")
     data = np.ascontiguousarray(pairs.reshape(mt, MR, -1).transpose(0, 2, 1))
-    return PackedWeights(data, m, k)
+    return PackedWeights(data, m, k, int(np.abs(w16).max()) if w16.size else 0)
 
 
 def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
@@ -147,6 +152,53 @@ def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
     wt = np.zeros((m, kh, kw, c + (c & 1)), dtype=np.int16)
     wt[..., :c] = w.transpose(0, 2, 3, 1)
     return pack_weights(wt.reshape(m, -1))
+
+
+#: Bytes of packed weights (and their reference copies) kept by :func:`cached_weights`.
+CACHE_BYTES = 1 << 28
+_CACHE: OrderedDict[int, tuple] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_weights(w: npt.NDArray[np.integer], conv: bool) -> PackedWeights | None:
+    """:func:`pack_conv_weights` (``conv``) or :func:`pack_weights` of ``w``, or None when
+    some weight is not an int16, remembered for the same array object while it lives and
+    holds the same values (compared with a copy kept at packing time), so that a model's
+    constant weights are packed once, not once per batch. Up to :data:`CACHE_BYTES`."""
+    key = id(w)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        ref, is_conv, copy, packed = hit
+        if (ref() is w and is_conv == conv and copy.shape == w.shape
+                and copy.dtype == w.dtype and np.array_equal(copy, w)):
+            return packed
+    wa = np.asarray(w)
+    if wa.size and not (wa.dtype.kind in "iu" or np.all(np.mod(wa, 1) == 0)):
+        return None
+    lo = int(wa.min()) if wa.size else 0
+    hi = int(wa.max()) if wa.size else 0
+    if not fits(lo, hi):
+        return None
+    packed = pack_conv_weights(wa) if conv else pack_weights(wa)
+    try:
+        ref = weakref.ref(w, lambda _r, k=key: _drop(k))
+    except TypeError:  # not weak-referenceable (e.g. a list): not cached
+        return packed
+    entry = (ref, conv, wa.copy(), packed)
+    with _CACHE_LOCK:
+        _CACHE[key] = entry
+        _CACHE.move_to_end(key)
+        total = sum(e[2].nbytes + e[3].data.nbytes for e in _CACHE.values())
+        while total > CACHE_BYTES and len(_CACHE) > 1:
+            _, old = _CACHE.popitem(last=False)
+            total -= old[2].nbytes + old[3].data.nbytes
+    return packed
+
+
+def _drop(key: int) -> None:
+    with _CACHE_LOCK:
+        _CACHE.pop(key, None)
 
 
 def _source(arr: npt.NDArray) -> npt.NDArray:

@@ -52,6 +52,12 @@ def _pair(v: object, n: int = 2) -> tuple[int, ...]:
     return t
 
 
+def _code_bound(tq: TensorQ) -> int:
+    """max |code| of a tensor of format ``tq`` and |zero point|: every code the golden model
+    holds is in [qmin, qmax] (inputs are range-checked, every op clamps)."""
+    return max(abs(int(tq.qmin)), abs(int(tq.qmax)), abs(int(tq.zero_point)))
+
+
 def run_golden(g: QGraph, feeds: Mapping[str, np.ndarray]) -> ExecResult:
     """Run ``g`` on ``feeds`` (float arrays, quantized with the input qparams — §3 — or
     integer arrays taken as codes). Returns every tensor's int64 codes.
@@ -94,7 +100,8 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
             acc, ev = ops.conv2d_acc(
                 x, w, bias, x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
                 pads=_pair(a["pads"], 4), dilations=_pair(a["dilations"]),
-                group=int(a["group"]), acc_bits=g.acc_bits, policy=g.acc_overflow)
+                group=int(a["group"]), acc_bits=g.acc_bits, policy=g.acc_overflow,
+                amax=_code_bound(tin))
         else:
             acc, ev = ops.gemm_acc(x, w, bias, acc_bits=g.acc_bits, policy=g.acc_overflow)
         accs[node.name] = acc

@@ -214,22 +214,23 @@ def _overflow_message(flat: int, shape: tuple[int, ...], k: int, before: int, p:
 def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: int,
                strides: tuple[int, int], pads: tuple[int, int, int, int],
                dilations: tuple[int, int], group: int, acc_bits: int,
-               policy: str) -> tuple[np.ndarray, int]:
+               policy: str, amax: int | None = None) -> tuple[np.ndarray, int]:
     """§7 accumulators of a 2-D convolution: acc[n, m, oh, ow] = bias[m] + Σ_k w·x.
 
     x: int [N, C, H, W] codes; w: int [M, C/group, KH, KW]; bias: int [M] (already folded:
     it contains −x_zero_point·Σw). Padding positions hold ``x_zero_point``. Returns the
     int64 accumulators [N, M, OH, OW] and the overflow event count — equal to
     :func:`conv2d_acc_literal` (values, counts, errors), computed by the exact engine
-    (:func:`hwsim.exact.conv2d_acc`, arithmetic.md §7.4).
+    (:func:`hwsim.exact.conv2d_acc`, arithmetic.md §7.4, §7.5). ``amax``: a known bound on
+    max|x| and |x_zero_point| (e.g. from the input's format), else computed from ``x``.
     """
     bias = np.asarray(bias, dtype=np.int64)
-    w = np.asarray(w)
+    w = np.asarray(w)  # the same object for an array (the engine caches packed weights)
     if np.asarray(x).shape[0]:
         _check_group_bias(bias, int(group), acc_bits)
     acc, events, hits = exact.conv2d_acc(
         x, w, bias, x_zero_point=x_zero_point, strides=strides, pads=pads,
-        dilations=dilations, group=group, acc_bits=acc_bits, policy=policy)
+        dilations=dilations, group=group, acc_bits=acc_bits, policy=policy, amax=amax)
     if policy == "error" and hits.index.shape[0]:
         mg = w.shape[0] // group
         idx = hits.index
