@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwsim.errors import HwsimError
 from hwsim.exact import accumulator, igemm
 from hwsim.exact.im2col import conv_columns
 
@@ -197,14 +198,20 @@ def test_weight_cache_follows_the_values():
     in-place edit, other values or non-int16 weights are never served from the cache."""
     rng = np.random.default_rng(6)
     w = rng.integers(-127, 128, (8, 3, 3, 3)).astype(np.int8)
-    p1 = igemm.cached_weights(w, conv=True)
-    assert igemm.cached_weights(w, conv=True) is p1
+    p1 = igemm.cached_weights(w, "conv")
+    assert igemm.cached_weights(w, "conv") is p1
     assert p1.wmax == int(np.abs(w.astype(np.int64)).max())
     w[0, 0, 0, 0] = -w[0, 0, 0, 0] - 1 if w[0, 0, 0, 0] != -128 else 5
-    p2 = igemm.cached_weights(w, conv=True)
+    p2 = igemm.cached_weights(w, "conv")
     assert p2 is not p1
     assert np.array_equal(p2.data, igemm.pack_conv_weights(w).data)
-    assert igemm.cached_weights(w.copy(), conv=True) is not p2
-    assert igemm.cached_weights(w.reshape(8, -1), conv=False).k == 27
-    assert igemm.cached_weights(np.full((2, 2), 1 << 15), conv=False) is None
-    assert igemm.cached_weights(np.full((2, 2), 0.5), conv=False) is None
+    assert igemm.cached_weights(w.copy(), "conv") is not p2
+    w2 = w.reshape(8, -1)
+    assert igemm.cached_weights(w2, "rows").k == 27
+    cols = igemm.cached_weights(w2, "cols")  # same array, other kind: packed again
+    assert (cols.rows, cols.k) == (27, 8)
+    assert np.array_equal(cols.data, igemm.pack_weights(w2.T).data)
+    assert igemm.cached_weights(np.full((2, 2), 1 << 15), "rows") is None
+    assert igemm.cached_weights(np.full((2, 2), 0.5), "rows") is None
+    with pytest.raises(HwsimError, match="kind"):
+        igemm.cached_weights(w2, "nchw")

@@ -216,7 +216,7 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
     amax, wmax = max_abs(x), max_abs(w)
-    packed = igemm.cached_weights(w, conv=False) if igemm.available() else None
+    packed = igemm.cached_weights(w, "rows") if igemm.available() else None
     if (x.ndim == 2 and packed is not None
             and int_path(amax, packed.wmax, x.shape[1], b64, acc_bits)):
         acc = igemm.matmul_acc(x, packed, b64)
@@ -266,7 +266,7 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     p = oh * ow
     amax = max(max_abs(x), abs(int(x_zero_point))) if amax is None else int(amax)
     rows_layout = layout == "rows"
-    packed = igemm.cached_weights(w, conv=True) if group == 1 and igemm.available() else None
+    packed = igemm.cached_weights(w, "conv") if group == 1 and igemm.available() else None
     if packed is not None and int_path(amax, packed.wmax, kg, b64, acc_bits):
         acc = np.empty((n * p, m) if rows_layout else (n, m, oh, ow), dtype=np.int64)
         igemm.conv_acc(x, packed, b64, kernel=(kh, kw), strides=strides,
@@ -359,8 +359,9 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     n = w.shape[1]
     amax = max_abs(a) if amax is None else int(amax)
     wmax = max_abs(w) if wmax is None else int(wmax)
-    if int_path(amax, wmax, k, b64, acc_bits):
-        return igemm.matmul_acc(a, igemm.pack_weights(w.T), b64), 0, None
+    packed = igemm.cached_weights(w, "cols") if igemm.available() else None
+    if packed is not None and int_path(amax, wmax, k, b64, acc_bits):
+        return igemm.matmul_acc(a, packed, b64), 0, None
     plan = plan_product(amax, wmax, k)
     wf = w.astype(plan.dtype, copy=False)
     acc = np.empty((m, n), dtype=np.int64)

@@ -160,17 +160,25 @@ _CACHE: OrderedDict[int, tuple] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def cached_weights(w: npt.NDArray[np.integer], conv: bool) -> PackedWeights | None:
-    """:func:`pack_conv_weights` (``conv``) or :func:`pack_weights` of ``w``, or None when
-    some weight is not an int16, remembered for the same array object while it lives and
-    holds the same values (compared with a copy kept at packing time), so that a model's
-    constant weights are packed once, not once per batch. Up to :data:`CACHE_BYTES`."""
+#: How :func:`cached_weights` reads its array: ``w[M, K]``, ``w[K, M]`` or conv ``w[M, C, KH, KW]``.
+WEIGHT_KINDS = ("rows", "cols", "conv")
+
+
+def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | None:
+    """The packed weights of ``w`` — :func:`pack_weights` of ``w[M, K]`` (``kind="rows"``)
+    or of ``w[K, M]`` transposed (``"cols"``), :func:`pack_conv_weights` (``"conv"``) — or
+    None when some weight is not an int16; remembered for the same array object while it
+    lives and holds the same values (compared with a copy kept at packing time), so that a
+    model's constant weights are packed once, not once per batch. Up to
+    :data:`CACHE_BYTES`."""
+    if kind not in WEIGHT_KINDS:
+        raise HwsimError(f"weights: kind must be one of {WEIGHT_KINDS}, got {kind!r}")
     key = id(w)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
-        ref, is_conv, copy, packed = hit
-        if (ref() is w and is_conv == conv and copy.shape == w.shape
+        ref, hit_kind, copy, packed = hit
+        if (ref() is w and hit_kind == kind and copy.shape == w.shape
                 and copy.dtype == w.dtype and np.array_equal(copy, w)):
             return packed
     wa = np.asarray(w)
@@ -180,12 +188,13 @@ def cached_weights(w: npt.NDArray[np.integer], conv: bool) -> PackedWeights | No
     hi = int(wa.max()) if wa.size else 0
     if not fits(lo, hi):
         return None
-    packed = pack_conv_weights(wa) if conv else pack_weights(wa)
+    packed = (pack_conv_weights(wa) if kind == "conv"
+              else pack_weights(wa.T if kind == "cols" else wa))
     try:
         ref = weakref.ref(w, lambda _r, k=key: _drop(k))
     except TypeError:  # not weak-referenceable (e.g. a list): not cached
         return packed
-    entry = (ref, conv, wa.copy(), packed)
+    entry = (ref, kind, wa.copy(), packed)
     with _CACHE_LOCK:
         _CACHE[key] = entry
         _CACHE.move_to_end(key)
