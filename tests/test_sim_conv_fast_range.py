@@ -61,3 +61,29 @@ def test_range_wider_than_port_is_scanned() -> None:
     with pytest.raises(HwsimError, match=r"codes in \[-128, 300\] do not fit"):
         simulate_conv_layer_fast("c", x, wt, bias, params, cfg, **conv,
                                  x_range=(-32768, 32767))
+
+
+@pytest.mark.parametrize("policy", ["wrap", "saturate"])
+def test_small_dtypes_equal_int64(policy) -> None:
+    """int8 / uint8 weights and activations (their dtype range fits the 8-bit ports, so
+    they are not scanned) give what the same codes in int64 give; int16 arrays on the
+    8-bit ports are scanned (fit: equal; a code outside the port: the port error)."""
+    for seed in range(3):
+        x, wt, bias, params, cfg, conv = _case(seed, 16, policy, -128, 127)
+        ref, y_ref = simulate_conv_layer_fast("c", x, wt, bias, params, cfg, **conv)
+        for xd, wd in ((np.int8, np.int8), (np.int16, np.int16), (np.int64, np.int8)):
+            res, y = simulate_conv_layer_fast("c", x.astype(xd), wt.astype(wd), bias, params,
+                                              cfg, **conv)
+            np.testing.assert_array_equal(y, y_ref)
+            assert res.counters == ref.counters
+        xu = x + 128
+        conv_u = dict(conv, x_zero_point=133)
+        ref, y_ref = simulate_conv_layer_fast("c", xu, wt, bias, params, cfg, **conv_u)
+        res, y = simulate_conv_layer_fast("c", xu.astype(np.uint8), wt.astype(np.int8), bias,
+                                          params, cfg, **conv_u)
+        np.testing.assert_array_equal(y, y_ref)
+        assert res.counters == ref.counters
+    wide = wt.astype(np.int16)
+    wide[0, 0, 0, 0] = 200
+    with pytest.raises(HwsimError, match=r"weight operand: codes in \[-\d+, 200\] do not fit"):
+        simulate_conv_layer_fast("c", x, wide, bias, params, cfg, **conv)

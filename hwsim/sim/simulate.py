@@ -132,6 +132,23 @@ def _fits_port(lo: int, hi: int, bits: int) -> bool:
     return fits_signed or fits_unsigned
 
 
+def _dtype_range(arr: np.ndarray) -> tuple[int, int] | None:
+    """The range of ``arr``'s integer dtype (None for other dtypes)."""
+    if arr.dtype.kind not in "iu":
+        return None
+    info = np.iinfo(arr.dtype)
+    return int(info.min), int(info.max)
+
+
+def _codes_range(arr: np.ndarray, bound: tuple[int, int] | None, bits: int) -> tuple[int, int]:
+    """(lo, hi) standing for the codes of the non-empty ``arr`` in the port check and the
+    exact engine's bound: ``bound`` (a range every code is known to lie in) when it fits
+    a ``bits``-bit port, else the scanned min and max."""
+    if bound is not None and _fits_port(bound[0], bound[1], bits):
+        return int(bound[0]), int(bound[1])
+    return int(arr.min()), int(arr.max())
+
+
 def _check_port(name: str, lo: int, hi: int, bits: int) -> None:
     if not _fits_port(lo, hi, bits):
         raise HwsimError(
@@ -355,7 +372,9 @@ def simulate_conv_layer_fast(
     graph tensor's format range, cycle_model.md §C9). When it fits the activation port it
     stands for ``x``'s own range (no scan of ``x``): the port check passes either way, and
     the engine's bound ``max|x|`` may be larger than the true one, which changes no value
-    or count (the engine is exact under any valid bound). Otherwise ``x`` is scanned."""
+    or count (the engine is exact under any valid bound). Otherwise ``x`` is scanned.
+    Without ``x_range``, and for the weights, the array's integer dtype range (e.g. int8)
+    stands for its codes' range in the same way."""
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -366,17 +385,15 @@ def simulate_conv_layer_fast(
     flow = get_dataflow(config.dataflow)
     amax = abs(int(x_zero_point))
     if x.size:
-        if x_range is not None and _fits_port(*x_range, config.act_bits):
-            lo, hi = (int(v) for v in x_range)
-        else:
-            lo, hi = int(x.min()), int(x.max())
+        lo, hi = _codes_range(x, _dtype_range(x) if x_range is None else x_range,
+                              config.act_bits)
         if any(pads):
             lo, hi = min(lo, int(x_zero_point)), max(hi, int(x_zero_point))
         _check_port("activation", lo, hi, config.act_bits)
         amax = max(amax, -lo, hi)
     wmax = 0
     if w.size:
-        lo, hi = int(w.min()), int(w.max())
+        lo, hi = _codes_range(w, _dtype_range(w), config.weight_bits)
         _check_port("weight", lo, hi, config.weight_bits)
         wmax = max(-lo, hi)
     _check_bias(b64, config)
