@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hwsim.arith import RequantParams, effective_scale
+from hwsim.arith.jit import ROUNDING_CODES
 from hwsim.compiler.dynamic import (
     dynamic_add,
     dynamic_bias,
@@ -33,7 +34,8 @@ from hwsim.compiler.dynamic import (
 from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
 from hwsim.compiler.requant import fused_act_bounds, pad_code
 from hwsim.errors import HwsimError, ModelError
-from hwsim.exact.im2col import pad_input
+from hwsim.exact import igemm
+from hwsim.exact.im2col import conv_out_size, pad_input
 from hwsim.exact.matmul import (
     blocked_matmul,
     max_abs,
@@ -43,6 +45,7 @@ from hwsim.exact.matmul import (
     plan_product,
     threads,
 )
+from hwsim.reference import fakequant_kernels as fk
 from hwsim.reference.golden_exec import ExecResult
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
@@ -73,14 +76,66 @@ def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
 
 def fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int = 1) -> np.ndarray:
     """round(centred · effective_scale) + z, output stage of §8.6, in float64; int64 codes.
-    Element-wise, so large arrays are cut into parts computed in parallel threads."""
+    Channels on axis 1 of a float64 array: one pass of the Numba kernel
+    (:func:`rescale_fused`, the same float64 operations as :func:`_fq_rescale`); otherwise
+    the numpy formula, large arrays cut into parts computed in parallel threads."""
     centred = np.asarray(centred)
-    if channel_axis != 1:
-        return _fq_rescale(centred, params, channel_axis)
-    return parallel_split(lambda part: _fq_rescale(part, params, 1), centred, np.int64)
+    if channel_axis == 1:
+        fused = rescale_fused(centred, params)
+        if fused is not None:
+            return fused[0]
+        return parallel_split(lambda part: _fq_rescale(part, params, 1), centred, np.int64)
+    return _fq_rescale(centred, params, channel_axis)
+
+
+def _block_vector(params: RequantParams) -> tuple[np.ndarray, np.ndarray] | None:
+    """(effective scale, :func:`fakequant_kernels.block_params` vector) of a requant block,
+    or None when its rounding is not one the kernels know (the numpy formula then raises)."""
+    cfg = params.config
+    rounding = _MODE_ROUNDING.get(cfg.mode, cfg.rounding)
+    if rounding not in ROUNDING_CODES:
+        return None
+    return effective_scale(params), fk.block_params(
+        params.zero_point, rounding, cfg.output_overflow == "wrap", params.qmin,
+        params.out_bits, params.act_min, params.act_max)
+
+
+def _rows(a: np.ndarray, dtype: type) -> np.ndarray:
+    """``a`` as a C-contiguous [N·C, S] array of ``dtype`` (a view when it already is)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
+
+
+def rescale_fused(src: np.ndarray, params: RequantParams, bias: np.ndarray | None = None,
+                  want_acc: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """One pass over a float64 ``src`` [N, C, ...] with channels on axis 1: ``a = src +
+    bias`` (per channel; none when ``bias`` is None), then ``(fq_rescale(a, params), a as
+    int64 if want_acc)``, computed by :func:`fakequant_kernels.rescale_rows` with the same
+    float64 operations as ``src + bias``, :func:`_fq_rescale` and ``astype(np.int64)``.
+    None when the kernel does not apply (other dtype, fewer than two axes, no element,
+    a per-channel length other than C, unknown rounding): the caller uses numpy."""
+    if src.dtype != np.float64 or src.ndim < 2 or src.size == 0:
+        return None
+    c = src.shape[1]
+    block = _block_vector(params)
+    if block is None or block[0].shape[0] not in (1, c):
+        return None
+    if bias is not None and bias.shape != (c,):
+        return None
+    eff = np.ascontiguousarray(np.broadcast_to(block[0], (c,)), dtype=np.float64)
+    p = block[1]
+    s2 = _rows(src, np.float64)
+    b = np.zeros(c) if bias is None else np.ascontiguousarray(bias, dtype=np.float64)
+    out = np.empty(src.shape, dtype=np.int64)
+    o2 = out.reshape(s2.shape)
+    acc = np.empty(src.shape, dtype=np.int64) if want_acc else None
+    a2 = acc.reshape(s2.shape) if acc is not None else np.empty((0, 0), dtype=np.int64)
+    fk.run_rows(lambda r0, r1: fk.rescale_rows(s2, b, eff, p, o2, a2, r0, r1), s2.shape[0],
+                src.size)
+    return out, acc
 
 
 def _fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int) -> np.ndarray:
+    """The numpy formula of :func:`fq_rescale` (kept as the reference of the kernels)."""
     eff = effective_scale(params)
     if eff.shape[0] > 1:
         shape = [1] * centred.ndim
@@ -110,7 +165,9 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> n
     every partial sum of a block stays below 2^24 and float64 below 2^53
     (:func:`hwsim.exact.matmul.plan_product`, arithmetic.md §7.4 fact 1, with ``xbound`` ≥
     max|xc| from the input's format). Block sums add in float64, exact below 2^53
-    (checked)."""
+    (checked). Where the 16-bit integer kernels apply (one group, int16 operands, every
+    partial sum below 2^31: arithmetic.md §7.5) they compute the same exact sums instead,
+    reading the float64 centred values and writing float64."""
     t, left, b, r = (int(p) for p in a["pads"])
     sh, sw = (int(s) for s in a["strides"])
     dh, dw = (int(d) for d in a["dilations"])
@@ -122,6 +179,17 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> n
     if xc.size and w.size and k * float(xbound) * wmax > 2.0**53:
         raise HwsimError(f"conv: K·max|x − z|·max|w| exceeds 2^53 (K = {k}); the float64 "
                          f"reference would not be exact")
+    if (group == 1 and igemm.available() and igemm.fits(-xbound, xbound)
+            and igemm.fits(-wmax, wmax) and k * int(xbound) * int(wmax) < 1 << 31):
+        # §7.5: 16-bit operands, every partial sum below 2^31 -> exact int32 sums
+        oh = conv_out_size(xc.shape[2], kh, sh, t, b, dh)
+        ow = conv_out_size(xc.shape[3], kw, sw, left, r, dw)
+        out = np.empty((n, m, oh, ow))
+        igemm.conv_acc(xc, igemm.pack_conv_weights(w), np.zeros(m, dtype=np.int64),
+                       kernel=(kh, kw), strides=(sh, sw), pads=(t, left, b, r),
+                       dilations=(dh, dw), offset=0, pad_value=0, out=out,
+                       out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow)
+        return out
     plan = plan_product(int(xbound), int(wmax), k)  # float32 or float64 after the check
     xp = pad_input(xc, (t, left, b, r), 0.0, plan.dtype)
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
@@ -186,26 +254,136 @@ def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
     return ExecResult(codes=codes, tensors=tensors, accumulators=accs, overflow_events={})
 
 
+def _centred(x: np.ndarray, zero_point: int) -> np.ndarray:
+    """``x.astype(np.float64) − z`` (float64), in one pass of a Numba kernel for integer
+    arrays of two or more axes."""
+    if x.ndim < 2 or x.size == 0 or x.dtype.kind not in "iu":
+        xc = x.astype(np.float64)
+        xc -= zero_point
+        return xc
+    x2 = np.ascontiguousarray(x, dtype=np.int64).reshape(-1, x.shape[-1])
+    out = np.empty(x.shape, dtype=np.float64)
+    o2 = out.reshape(x2.shape)
+    zp = float(zero_point)
+    fk.run_rows(lambda r0, r1: fk.centre_rows(x2, zp, o2, r0, r1), x2.shape[0], x.size)
+    return out
+
+
+def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
+           req: Mapping[str, RequantParams]) -> np.ndarray:
+    """§10.1 add in float64: ``fq_rescale((qa − za)·2^L, in0) + fq_rescale((qb − zb)·2^L,
+    in1)`` (int64 codes) requantized by ``out``; one pass of
+    :func:`fakequant_kernels.add_rows` when the inputs have one shape of two or more axes
+    and every block has 1 or C channels, else :func:`_fq_add_numpy`."""
+    qa = np.asarray(qa)
+    qb = np.asarray(qb)
+    blocks = [_block_vector(req[k]) for k in ("in0", "in1", "out")]
+    if (qa.shape != qb.shape or qa.ndim < 2 or qa.size == 0
+            or qa.dtype.kind not in "iu" or qb.dtype.kind not in "iu"
+            or any(b is None or b[0].shape[0] not in (1, qa.shape[1]) for b in blocks)):
+        return _fq_add_numpy(qa, qb, za, zb, left_shift, req)
+    c = qa.shape[1]
+    eff = np.stack([np.broadcast_to(b[0], (c,)) for b in blocks]).astype(np.float64)
+    p = np.stack([b[1] for b in blocks])
+    a2 = _rows(qa, np.int64)
+    b2 = _rows(qb, np.int64)
+    out = np.empty(qa.shape, dtype=np.int64)
+    o2 = out.reshape(a2.shape)
+    shift = float(1 << int(left_shift))
+    fza, fzb = float(za), float(zb)
+    fk.run_rows(lambda r0, r1: fk.add_rows(a2, b2, fza, fzb, shift, eff, p, o2, r0, r1),
+                a2.shape[0], qa.size)
+    return out
+
+
+def _fq_add_numpy(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
+                  req: Mapping[str, RequantParams]) -> np.ndarray:
+    """The numpy formula of :func:`fq_add` (kept as the reference of its kernel)."""
+    shift = float(1 << int(left_shift))
+    ra = _fq_rescale((qa.astype(np.float64) - za) * shift, req["in0"], 1)
+    rb = _fq_rescale((qb.astype(np.float64) - zb) * shift, req["in1"], 1)
+    return _fq_rescale((ra + rb).astype(np.float64), req["out"], 1)
+
+
+def fq_maxpool(x: np.ndarray, tin: TensorQ, a: Mapping) -> np.ndarray:
+    """Max pooling of codes ``x`` [N, C, H, W] on real values ``scale · (q − z)`` (padding
+    −inf), back to codes by ``rint(max / scale) + z``: one pass of
+    :func:`fakequant_kernels.maxpool_rows` over the N·C planes (the same float64
+    operations as :func:`_maxpool_numpy`)."""
+    t, left, _, _ = (int(p) for p in a["pads"])
+    kh, kw = (int(k) for k in a["kernel_shape"])
+    sh, sw = (int(s) for s in a["strides"])
+    dh, dw = (int(d) for d in a["dilations"])
+    x = np.asarray(x)
+    if x.ndim != 4 or x.dtype.kind not in "iu" or x.size == 0 or not tin.scale > 0:
+        return _maxpool_numpy(x, tin, a)
+    oh, ow = _pool_out(x.shape[2:], a)
+    if oh <= 0 or ow <= 0:
+        return _maxpool_numpy(x, tin, a)
+    n, c, h, w = x.shape
+    x3 = np.ascontiguousarray(x, dtype=np.int64).reshape(n * c, h, w)
+    out = np.empty((n, c, oh, ow), dtype=np.int64)
+    o3 = out.reshape(n * c, oh, ow)
+    geom = np.array([kh, kw, sh, sw, dh, dw, t, left], dtype=np.int64)
+    scale, zp = float(tin.scale), float(tin.zero_point)
+    fk.run_rows(lambda r0, r1: fk.maxpool_rows(x3, scale, zp, geom, o3, r0, r1), n * c,
+                out.size * kh * kw)
+    return out
+
+
+def _maxpool_numpy(x: np.ndarray, tin: TensorQ, a: Mapping) -> np.ndarray:
+    """The numpy formula of :func:`fq_maxpool` (kept as the reference of its kernel)."""
+    t, left, b, r = (int(p) for p in a["pads"])
+    kh, kw = (int(k) for k in a["kernel_shape"])
+    sh, sw = (int(s) for s in a["strides"])
+    dh, dw = (int(d) for d in a["dilations"])
+    xc = x.astype(np.float64)
+    xc -= tin.zero_point
+    out = np.empty((x.shape[0], x.shape[1]) + _pool_out(x.shape[2:], a), dtype=np.int64)
+
+    def pool(ch: slice) -> None:  # channels are independent: parts in parallel threads
+        real = tin.scale * xc[:, ch]
+        xp = pad_input(real, (t, left, b, r), -np.inf, np.float64)
+        win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+        win = win[:, :, ::sh, ::sw, ::dh, ::dw]
+        best = win[..., 0, 0].copy()  # running maximum over the kernel offsets
+        for i in range(kh):
+            for j in range(kw):
+                np.maximum(best, win[..., i, j], out=best)
+        out[:, ch] = np.rint(best / tin.scale) + tin.zero_point
+
+    c = x.shape[1]
+    edges = np.linspace(0, c, min(c, threads()) + 1).astype(int)
+    parallel_map(pool, [slice(int(edges[i]), int(edges[i + 1]))
+                        for i in range(len(edges) - 1)])
+    return out
+
+
 def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
               tensors: dict[str, TensorQ], accs: dict[str, np.ndarray]) -> np.ndarray:
     a = node.attrs
     tin = tensors[node.inputs[0]]
     x = codes[node.inputs[0]]
-    xc = x.astype(np.float64)
-    xc -= tin.zero_point
     if node.op in ("conv", "gemm"):
+        xc = _centred(x, tin.zero_point)
         folded = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
         bias = _centred_bias(node, folded, tin.zero_point)
         if node.op == "conv":
             xbound = max(tin.qmax - tin.zero_point, tin.zero_point - tin.qmin)
             acc = _conv_centred(xc, node.arrays["weight"], a, xbound)
-            acc += bias.reshape(1, -1, 1, 1)
         else:
             w = node.arrays["weight"].astype(np.float64)
-            acc = parallel_matmul(xc, np.ascontiguousarray(w.T)) + bias
+            acc = parallel_matmul(xc, np.ascontiguousarray(w.T))
+        del xc
+        if not g.dynamic:  # bias add, int64 accumulators and rescale in one pass
+            fused = rescale_fused(acc, node.requant["out"], bias, want_acc=True)
+            if fused is not None:
+                accs[node.name] = fused[1]
+                return fused[0]
+        acc += bias.reshape((1, -1) + (1,) * (acc.ndim - 2))
         accs[node.name] = acc.astype(np.int64)
         if g.dynamic:
-            tensors[node.output], params = dynamic_output(g, node, tin, acc.astype(np.int64))
+            tensors[node.output], params = dynamic_output(g, node, tin, accs[node.name])
         else:
             params = node.requant["out"]
         return fq_rescale(acc, params)
@@ -214,11 +392,8 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         tb = tensors[node.inputs[1]]
         if g.dynamic:
             tensors[node.output], req = dynamic_add(g, node, tin, tb, x, codes[node.inputs[1]])
-        shift = float(1 << int(a["left_shift"]))
-        ra = fq_rescale(xc * shift, req["in0"])
-        rb = fq_rescale((codes[node.inputs[1]].astype(np.float64) - tb.zero_point) * shift,
-                        req["in1"])
-        return fq_rescale((ra + rb).astype(np.float64), req["out"])
+        return fq_add(x, codes[node.inputs[1]], tin.zero_point, tb.zero_point,
+                      int(a["left_shift"]), req)
     if node.op == "concat":
         axis = int(a["axis"])
         if g.dynamic:
@@ -230,6 +405,19 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         return np.concatenate(parts, axis=axis)
     if g.dynamic:
         tensors[node.output] = TensorQ(node.output, tin.dtype, tin.scale, tin.zero_point)
+    if node.op == "maxpool":
+        return fq_maxpool(x, tin, a)
+    if node.op == "flatten":
+        return x.reshape(int(np.prod(x.shape[:int(a["axis"])], dtype=np.int64)), -1)
+    if node.op == "reshape":
+        return x.reshape((x.shape[0],) + tuple(int(d) for d in a["shape"]))
+    if node.op not in ("avgpool", "global_avgpool", "clamp", "pad"):
+        from hwsim.reference.engine_ops import ENGINE_KERNELS  # arith §11.2: the engine's own
+
+        if node.op in ENGINE_KERNELS:  # float32 kernel is its reference (no float64 formula)
+            return ENGINE_KERNELS[node.op](node, codes, tensors)
+        raise ModelError(f"no fake-quant kernel for op {node.op!r}")
+    xc = _centred(x, tin.zero_point)
     if node.op in ("avgpool", "global_avgpool"):
         if node.op == "global_avgpool":
             mean = xc.mean(axis=(2, 3), keepdims=True)
@@ -247,46 +435,13 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
                 count = sliding_window_view(ones, (kh, kw))[::sh, ::sw].sum(axis=(2, 3))
             mean = sums / count
         return (round_float(mean, "half_away") + tin.zero_point).astype(np.int64)
-    if node.op == "maxpool":
-        t, left, b, r = (int(p) for p in a["pads"])
-        kh, kw = (int(k) for k in a["kernel_shape"])
-        sh, sw = (int(s) for s in a["strides"])
-        dh, dw = (int(d) for d in a["dilations"])
-        out = np.empty((x.shape[0], x.shape[1]) + _pool_out(x.shape[2:], a), dtype=np.int64)
-
-        def pool(ch: slice) -> None:  # channels are independent: parts in parallel threads
-            real = tin.scale * xc[:, ch]
-            xp = pad_input(real, (t, left, b, r), -np.inf, np.float64)
-            win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-            win = win[:, :, ::sh, ::sw, ::dh, ::dw]
-            best = win[..., 0, 0].copy()  # running maximum over the kernel offsets
-            for i in range(kh):
-                for j in range(kw):
-                    np.maximum(best, win[..., i, j], out=best)
-            out[:, ch] = np.rint(best / tin.scale) + tin.zero_point
-
-        c = x.shape[1]
-        edges = np.linspace(0, c, min(c, threads()) + 1).astype(int)
-        parallel_map(pool, [slice(int(edges[i]), int(edges[i + 1]))
-                            for i in range(len(edges) - 1)])
-        return out
     if node.op == "clamp":
         lo_q, hi_q = fused_act_bounds(*a["act_range"], tin)
         lo = tin.scale * (lo_q - tin.zero_point)
         hi = tin.scale * (hi_q - tin.zero_point)
         real = np.clip(tin.scale * xc, lo, hi)
         return (np.rint(real / tin.scale) + tin.zero_point).astype(np.int64)
-    if node.op == "flatten":
-        return x.reshape(int(np.prod(x.shape[:int(a["axis"])], dtype=np.int64)), -1)
-    if node.op == "reshape":
-        return x.reshape((x.shape[0],) + tuple(int(d) for d in a["shape"]))
-    if node.op == "pad":
-        p = [int(v) for v in a["pads"]]
-        widths = [(p[i], p[i + x.ndim]) for i in range(x.ndim)]
-        fill = float(pad_code(a["value"], tin) - tin.zero_point)
-        return (np.pad(xc, widths, constant_values=fill) + tin.zero_point).astype(np.int64)
-    from hwsim.reference.engine_ops import ENGINE_KERNELS  # arith §11.2: the engine's own
-
-    if node.op in ENGINE_KERNELS:  # float32 kernel is its reference (no float64 formula)
-        return ENGINE_KERNELS[node.op](node, codes, tensors)
-    raise ModelError(f"no fake-quant kernel for op {node.op!r}")
+    p = [int(v) for v in a["pads"]]  # pad
+    widths = [(p[i], p[i + x.ndim]) for i in range(x.ndim)]
+    fill = float(pad_code(a["value"], tin) - tin.zero_point)
+    return (np.pad(xc, widths, constant_values=fill) + tin.zero_point).astype(np.int64)
