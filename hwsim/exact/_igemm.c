@@ -88,6 +88,37 @@ static void copy_pairs(uint32_t *dst, const void *src, int t, int64_t i0, int64_
     }
 }
 
+/* dst[k2 * ld] = (src[i0 + 2 k2] - off, src[i0 + 2 k2 + 1] - off) for the K values from
+ * i0 (the last pair's high half 0 when K is odd). */
+#define ROW_PAIRS(T)                                                                       \
+    static void rowpairs_##T(uint32_t *dst, int64_t ld, const T *s, int64_t K, int64_t off) { \
+        int64_t k2 = 0;                                                                    \
+        for (; 2 * k2 + 1 < K; k2++)                                                       \
+            dst[k2 * ld] = (uint32_t)(uint16_t)(int16_t)((int64_t)s[2 * k2] - off) |      \
+                           (uint32_t)(uint16_t)(int16_t)((int64_t)s[2 * k2 + 1] - off) << 16; \
+        if (K & 1) dst[k2 * ld] = (uint32_t)(uint16_t)(int16_t)((int64_t)s[2 * k2] - off); \
+    }
+ROW_PAIRS(int8_t)
+ROW_PAIRS(uint8_t)
+ROW_PAIRS(int16_t)
+ROW_PAIRS(uint16_t)
+ROW_PAIRS(int32_t)
+ROW_PAIRS(int64_t)
+ROW_PAIRS(double)
+
+static void copy_pairs_strided(uint32_t *dst, int64_t ld, const void *src, int t, int64_t i0,
+                               int64_t K, int64_t off) {
+    switch (t) {
+    case T_I8: rowpairs_int8_t(dst, ld, (const int8_t *)src + i0, K, off); break;
+    case T_U8: rowpairs_uint8_t(dst, ld, (const uint8_t *)src + i0, K, off); break;
+    case T_I16: rowpairs_int16_t(dst, ld, (const int16_t *)src + i0, K, off); break;
+    case T_U16: rowpairs_uint16_t(dst, ld, (const uint16_t *)src + i0, K, off); break;
+    case T_I32: rowpairs_int32_t(dst, ld, (const int32_t *)src + i0, K, off); break;
+    case T_I64: rowpairs_int64_t(dst, ld, (const int64_t *)src + i0, K, off); break;
+    default: rowpairs_double(dst, ld, (const double *)src + i0, K, off); break;
+    }
+}
+
 static inline void fill_pairs(uint32_t *dst, int64_t n, uint32_t v) {
     for (int64_t i = 0; i < n; i++) dst[i] = v;
 }
@@ -105,6 +136,14 @@ static void pack_block(const bsrc_t *b, int64_t q0, int64_t nq, int64_t K2, int6
     uint32_t padpair = (uint32_t)(uint16_t)(int16_t)padv | (uint32_t)(uint16_t)(int16_t)padv << 16;
     for (int64_t k2 = 0; k2 < K2; k2++)
         for (int64_t j = nq; j < ld; j++) blk[k2 * ld + j] = 0;
+    if (!b->is_conv && b->sk == 1) {
+        /* rows of consecutive k (a[q, k] row-major): read each row once, scatter its pairs */
+        for (int64_t j = 0; j < nq; j++) {
+            int64_t i0 = (q0 + j) * b->sq;
+            copy_pairs_strided(blk + j, ld, src, t, i0, b->K, off);
+        }
+        return;
+    }
     if (!b->is_conv) {
         for (int64_t k2 = 0; k2 < b->K / 2; k2++)
             copy_pairs(blk + k2 * ld, src, t, 2 * k2 * b->sk + q0 * b->sq,
@@ -172,9 +211,13 @@ static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, 
                               void *out, int out_f64) {
     int64_t rows = M - m0 < MR ? M - m0 : MR;
     int64_t cols = nq < NR ? nq : NR;
-    for (int64_t c = 0; c < cols; c++) {
-        int64_t q = q0 + c;
-        int64_t base = (q / P) * s_n + (q % P) * s_p;
+    int64_t n = q0 / P, p = q0 % P; /* one division per tile, then counted */
+    for (int64_t c = 0; c < cols; c++, p++) {
+        if (p == P) {
+            p = 0;
+            n++;
+        }
+        int64_t base = n * s_n + p * s_p;
         if (out_f64)
             for (int64_t r = 0; r < rows; r++)
                 ((double *)out)[base + (m0 + r) * s_m] = (double)acc[r][c];
@@ -315,11 +358,17 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
         int64_t ntile = (nq + NR - 1) / NR;
         int64_t ld = ntile * NR;
         pack_block(b, qs, nq, K2, ld, blk, seg);
-        for (int64_t i = 0; i < mt; i++) {
-            for (int r = 0; r < MR; r++)
-                tb[r] = i * MR + r < M ? (int32_t)bias[i * MR + r] : 0;
-            const uint32_t *api = ap + i * K2 * MR;
-            for (int64_t j = 0; j < ntile; j++) {
+        /* Visit the tiles so that the output is written in its memory order: along the
+         * columns q for a channel-major output, along the rows m for a position-major one
+         * (each cache line of the output is then filled before it is evicted). */
+        int rows_major = s_m == 1 && s_p != 1;
+        int64_t outer = rows_major ? ntile : mt, inner = rows_major ? mt : ntile;
+        for (int64_t u = 0; u < outer; u++) {
+            for (int64_t v = 0; v < inner; v++) {
+                int64_t i = rows_major ? v : u, j = rows_major ? u : v;
+                for (int r = 0; r < MR; r++)
+                    tb[r] = i * MR + r < M ? (int32_t)bias[i * MR + r] : 0;
+                const uint32_t *api = ap + i * K2 * MR;
                 const uint32_t *bpj = blk + j * NR;
 #if HW_X86
                 if (simd)
