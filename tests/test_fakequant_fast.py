@@ -90,21 +90,47 @@ def test_rescale_kernel_ties_and_wide_outputs(rounding: str) -> None:
 @pytest.mark.parametrize("mode,overflow,rounding",
                          [c for c in CASES if c[2] in ("half_up", "half_even", "toward_zero")])
 def test_add_kernel_equals_numpy_formula(mode: str, overflow: str, rounding: str) -> None:
-    """§10.1: ``fq_add`` (three rescales per element in one pass) equals the numpy
-    formula, int8 and int16 codes (left shifts 20 and 15), per tensor and per channel."""
+    """§10.1: ``fq_add`` equals the numpy formula, int8 and int16 codes (left shifts 20 and
+    15), per tensor and per channel; computed per element (``add_rows``) and, for
+    per-tensor blocks on tensors with many more elements than code pairs, from the table
+    of every pair (full int8 range, and a narrow range of codes)."""
     rng = np.random.default_rng(200 + CASES.index((mode, overflow, rounding)))
-    for bits, shift, channels, shape in ((8, 20, 1, (4, 12, 40, 40)),
-                                         (16, 15, 12, (2, 12, 30, 30))):
+    for bits, shift, channels, shape, span in ((8, 20, 1, (4, 12, 40, 40), None),
+                                               (16, 15, 12, (2, 12, 30, 30), None),
+                                               (8, 20, 1, (2, 16, 100, 100), None),
+                                               (8, 20, 1, (2, 3, 40, 40), (-9, 30, -50, -21))):
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-        qa = rng.integers(lo, hi + 1, size=shape)
-        qb = rng.integers(lo, hi + 1, size=shape)
-        qa.reshape(-1)[:4] = [lo, hi, lo, hi]
-        qb.reshape(-1)[:4] = [lo, hi, hi, lo]
+        alo, ahi, blo, bhi = span or (lo, hi, lo, hi)
+        qa = rng.integers(alo, ahi + 1, size=shape)
+        qb = rng.integers(blo, bhi + 1, size=shape)
+        qa.reshape(-1)[:4] = [alo, ahi, alo, ahi]
+        qb.reshape(-1)[:4] = [blo, bhi, bhi, blo]
         req = {"in0": _params(mode, overflow, rounding, channels, rng, 32, 0),
                "in1": _params(mode, overflow, rounding, channels, rng, 32, 0),
                "out": _params(mode, overflow, rounding, channels, rng, bits, 5, (lo, hi))}
-        got = fx.fq_add(qa, qb, -3, 11, shift, req)
-        np.testing.assert_array_equal(got, fx._fq_add_numpy(qa, qb, -3, 11, shift, req))
+        want = fx._fq_add_numpy(qa, qb, -3, 11, shift, req)
+        np.testing.assert_array_equal(fx.fq_add(qa, qb, -3, 11, shift, req), want)
+
+
+def test_add_table_and_per_element_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of code pairs is taken for a large per-tensor add (and not when disabled):
+    both give the numpy formula's codes."""
+    rng = np.random.default_rng(250)
+    req = {"in0": _params("dyadic", "saturate", "half_up", 1, rng, 32, 0),
+           "in1": _params("dyadic", "saturate", "half_up", 1, rng, 32, 0),
+           "out": _params("dyadic", "saturate", "half_up", 1, rng, 8, 5, (-128, 127))}
+    qa = rng.integers(-128, 128, size=(2, 8, 128, 128))
+    qb = rng.integers(-128, 128, size=qa.shape)
+    want = fx._fq_add_numpy(qa, qb, 4, -6, 20, req)
+    calls = []
+    lookup = fx.fk.lookup2_rows
+    monkeypatch.setattr(fx.fk, "lookup2_rows", lambda *a: calls.append(1) or lookup(*a))
+    np.testing.assert_array_equal(fx.fq_add(qa, qb, 4, -6, 20, req), want)
+    assert calls
+    calls.clear()
+    monkeypatch.setattr(fx, "_ADD_TABLE_RATIO", qa.size)
+    np.testing.assert_array_equal(fx.fq_add(qa, qb, 4, -6, 20, req), want)
+    assert not calls
 
 
 POOLS = [((3, 3), (2, 2), (1, 1, 1, 1), (1, 1)), ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1)),

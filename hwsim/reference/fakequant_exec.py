@@ -274,7 +274,12 @@ def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
     """§10.1 add in float64: ``fq_rescale((qa − za)·2^L, in0) + fq_rescale((qb − zb)·2^L,
     in1)`` (int64 codes) requantized by ``out``; one pass of
     :func:`fakequant_kernels.add_rows` when the inputs have one shape of two or more axes
-    and every block has 1 or C channels, else :func:`_fq_add_numpy`."""
+    and every block has 1 or C channels, else :func:`_fq_add_numpy`.
+
+    With per-tensor blocks the result is a function of the two codes only: when the pairs
+    of codes in range (min..max of each input) are much fewer than the elements, the
+    kernel computes it once per pair and every element reads its table
+    (:func:`fakequant_kernels.lookup2_rows`), the same values."""
     qa = np.asarray(qa)
     qb = np.asarray(qb)
     blocks = [_block_vector(req[k]) for k in ("in0", "in1", "out")]
@@ -291,9 +296,25 @@ def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
     o2 = out.reshape(a2.shape)
     shift = float(1 << int(left_shift))
     fza, fzb = float(za), float(zb)
+    if all(b[0].shape[0] == 1 for b in blocks):
+        lo_a, hi_a, lo_b, hi_b = int(a2.min()), int(a2.max()), int(b2.min()), int(b2.max())
+        if (hi_a - lo_a + 1) * (hi_b - lo_b + 1) * _ADD_TABLE_RATIO <= qa.size:
+            ga, gb = (np.ascontiguousarray(g) for g in np.meshgrid(
+                np.arange(lo_a, hi_a + 1, dtype=np.int64),
+                np.arange(lo_b, hi_b + 1, dtype=np.int64), indexing="ij"))
+            table = np.empty(ga.shape, dtype=np.int64)
+            fk.add_rows(ga, gb, fza, fzb, shift, np.ascontiguousarray(eff[:, :1]), p, table, 0,
+                        ga.shape[0])
+            fk.run_rows(lambda r0, r1: fk.lookup2_rows(a2, b2, table, lo_a, lo_b, o2, r0, r1),
+                        a2.shape[0], qa.size)
+            return out
     fk.run_rows(lambda r0, r1: fk.add_rows(a2, b2, fza, fzb, shift, eff, p, o2, r0, r1),
                 a2.shape[0], qa.size)
     return out
+
+
+#: An add reads a table of every pair of codes when it has this many times more elements.
+_ADD_TABLE_RATIO = 4
 
 
 def _fq_add_numpy(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,

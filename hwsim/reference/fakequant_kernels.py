@@ -137,6 +137,16 @@ def add_rows(qa: np.ndarray, qb: np.ndarray, za: float, zb: float, shift: float,
 
 
 @njit(cache=True, nogil=True)
+def lookup2_rows(qa: np.ndarray, qb: np.ndarray, table: np.ndarray, lo_a: int, lo_b: int,
+                 out: np.ndarray, r0: int, r1: int) -> None:
+    """``out = table[qa − lo_a, qb − lo_b]`` on rows ``r0..r1`` of [R, S] arrays: a
+    function of two codes read from its table of every pair."""
+    for r in range(r0, r1):
+        for s in range(qa.shape[1]):
+            out[r, s] = table[qa[r, s] - lo_a, qb[r, s] - lo_b]
+
+
+@njit(cache=True, nogil=True)
 def maxpool_rows(x: np.ndarray, scale: float, zp: float, geom: np.ndarray, out: np.ndarray,
                  r0: int, r1: int) -> None:
     """Max pooling of planes ``r0..r1`` of ``x`` [N·C, H, W] (int64 codes) into ``out``
@@ -154,25 +164,32 @@ def maxpool_rows(x: np.ndarray, scale: float, zp: float, geom: np.ndarray, out: 
     w = x.shape[2]
     oh = out.shape[1]
     ow = out.shape[2]
-    best = np.empty(ow, dtype=np.int64)  # one output row: running maximum, any valid tap
-    seen = np.empty(ow, dtype=np.bool_)
+    los = np.empty(kw, dtype=np.int64)  # per kernel column j: the outputs ox whose input
+    his = np.empty(kw, dtype=np.int64)  # column ox·sw + j·dw − pad left lies in [0, W)
+    col_seen = np.zeros(ow, dtype=np.bool_)
+    for j in range(kw):
+        off = j * dw - pl
+        los[j] = max(0, -(off // sw))  # ceil(−off / sw)
+        his[j] = min(ow, (w - 1 - off) // sw + 1) if w - 1 - off >= 0 else 0
+        for ox in range(los[j], his[j]):
+            col_seen[ox] = True
+    best = np.empty(ow, dtype=np.int64)  # one output row's running maximum
     for r in range(r0, r1):
         for oy in range(oh):
             best[:] = np.iinfo(np.int64).min
-            seen[:] = False
+            row_seen = False
             for i in range(kh):
                 y = oy * sh - pt + i * dh
                 if y < 0 or y >= h:
                     continue
+                row_seen = True
                 for j in range(kw):
-                    off = j * dw - pl  # input column ox·sw + off, kept inside [0, w)
-                    lo = max(0, -((off) // sw))  # ceil(−off / sw)
-                    hi = min(ow, (w - 1 - off) // sw + 1) if w - 1 - off >= 0 else 0
-                    for ox in range(lo, hi):
+                    off = j * dw - pl
+                    for ox in range(los[j], his[j]):
                         best[ox] = max(best[ox], x[r, y, ox * sw + off])
-                        seen[ox] = True
             for ox in range(ow):
-                real = scale * (np.float64(best[ox]) - zp) if seen[ox] else -np.inf
+                real = scale * (np.float64(best[ox]) - zp) if row_seen and col_seen[ox] \
+                    else -np.inf
                 out[r, oy, ox] = np.int64(np.rint(real / scale) + zp)
 
 
