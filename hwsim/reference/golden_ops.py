@@ -2,7 +2,9 @@
 
 Every kernel is a pure function of integer arrays (activations NCHW or NK). They implement
 §7 (the MAC and the accumulator) and §10 (element-wise ops, pooling) of
-``specs/arithmetic.md``; requantization (§8) is :func:`hwsim.arith.requantize`.
+``specs/arithmetic.md``; requantization (§8) is :func:`hwsim.arith.requantize`, run on
+whole arrays by the Numba kernels of :mod:`hwsim.arith.jit_arrays` (requantization, add,
+max pooling; the numpy versions ``*_numpy`` are their references).
 
 Two implementations of the §7 accumulators, proved equal by
 ``tests/test_golden_fast_vs_literal.py``:
@@ -32,6 +34,7 @@ from hwsim.arith import (
     AccumulatorOverflowError,
     RequantParams,
     accumulate,
+    jit_arrays,
     requantize,
     wrap_to_bits,
 )
@@ -46,6 +49,12 @@ def add_left_shift(bits: int) -> int:
     """§10.1: L = min(20, 31 − bits) for ``bits``-wide input codes (20 for 8-bit as TFLite,
     15 for 16-bit), so that (q − z)·2^L stays inside int32."""
     return min(ADD_LEFT_SHIFT, 31 - bits)
+
+
+def _threads() -> dict:
+    """How the :mod:`hwsim.arith.jit_arrays` kernels run: rows cut into one range per thread
+    of the exact engine's pool (:func:`hwsim.exact.matmul.set_threads`)."""
+    return {"threads": exact.threads(), "pmap": exact.parallel_map}
 
 
 def _bounds(bits: int) -> tuple[int, int]:
@@ -342,7 +351,25 @@ def maxpool(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
             pads: tuple[int, int, int, int], dilations: tuple[int, int],
             qmin: int) -> np.ndarray:
     """Max pooling on codes (monotone, so it commutes with dequantization); padding = qmin.
-    A running maximum over the kernel offsets, every output position at once."""
+    Integer codes run the Numba kernel :func:`hwsim.arith.jit_arrays.maxpool_array` (the
+    (n, c) planes cut into one range per thread), anything else :func:`maxpool_numpy`."""
+    q = np.asarray(q)
+    oh = conv_out_size(q.shape[2], kernel[0], strides[0], pads[0], pads[2], dilations[0])
+    ow = conv_out_size(q.shape[3], kernel[1], strides[1], pads[1], pads[3], dilations[1])
+    out = jit_arrays.maxpool_array(q, kernel=kernel, strides=strides, pads=pads,
+                                   dilations=dilations, out_hw=(oh, ow), qmin=qmin,
+                                   **_threads())
+    if out is not None:
+        return out
+    return maxpool_numpy(q, kernel=kernel, strides=strides, pads=pads, dilations=dilations,
+                         qmin=qmin)
+
+
+def maxpool_numpy(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
+                  pads: tuple[int, int, int, int], dilations: tuple[int, int],
+                  qmin: int) -> np.ndarray:
+    """:func:`maxpool` in numpy (the reference of the kernel): a running maximum over the
+    kernel offsets, every output position at once."""
     q = np.asarray(q)
     n, c = q.shape[:2]
     oh = conv_out_size(q.shape[2], kernel[0], strides[0], pads[0], pads[2], dilations[0])
@@ -373,7 +400,23 @@ def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
     """§10.1 integer add: each input, centred and shifted left by ``left_shift``, is
     rescaled to the common intermediate scale by its own requant block (``pa``, ``pb``:
     zero point 0, 32-bit output), the two are summed, and ``po`` (zero point and clamp of
-    the output) requantizes the sum."""
+    the output) requantizes the sum. Same-shape inputs with per-tensor blocks run the fused
+    Numba kernel :func:`hwsim.arith.jit_arrays.add_array` (the §8 scalar formula per
+    element); broadcasting shapes, and every error, go through :func:`add_numpy`."""
+    qa = np.asarray(qa, dtype=np.int64)
+    qb = np.asarray(qb, dtype=np.int64)
+    out = jit_arrays.add_array(qa, qb, za=za, zb=zb, pa=pa, pb=pb, po=po,
+                               left_shift=left_shift, **_threads())
+    if out is not None:
+        return out
+    return add_numpy(qa, qb, za=za, zb=zb, pa=pa, pb=pb, po=po, left_shift=left_shift)
+
+
+def add_numpy(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
+              pb: RequantParams, po: RequantParams,
+              left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
+    """:func:`add` in numpy, three calls of :func:`hwsim.arith.requantize` (the reference
+    of the kernel; broadcasting shapes and errors)."""
     qa = np.asarray(qa, dtype=np.int64)
     qb = np.asarray(qb, dtype=np.int64)
 
@@ -388,8 +431,14 @@ def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
 
 
 def rescale(q: np.ndarray, *, zero_point: int, params: RequantParams) -> np.ndarray:
-    """Requantize codes to another scale: params applied to (q − zero_point) (concat, §10.3)."""
-    return requantize(np.asarray(q, dtype=np.int64) - zero_point, params)
+    """Requantize codes to another scale: params applied to (q − zero_point) (concat, §10.3).
+    Integer codes run :func:`hwsim.arith.jit_arrays.requantize_array` with the offset."""
+    q = np.asarray(q, dtype=np.int64)
+    out = jit_arrays.requantize_array(q, params, offset=int(zero_point),
+                                      **_threads())
+    if out is not None:
+        return out
+    return requantize(q - zero_point, params)
 
 
 def pad_constant(q: np.ndarray, pads: tuple[int, ...], code: int) -> np.ndarray:
@@ -402,8 +451,16 @@ def pad_constant(q: np.ndarray, pads: tuple[int, ...], code: int) -> np.ndarray:
 
 
 def requantize_acc(acc: np.ndarray, params: RequantParams) -> np.ndarray:
-    """§8 requantization of conv/gemm accumulators (channel axis 1). Large arrays are
-    split along the images (or, for one image, the rows) and the parts requantized in
-    parallel threads (element-wise: the split cannot change a value)."""
-    return exact.parallel_split(lambda part: requantize(part, params, channel_axis=1),
-                                np.asarray(acc), np.int64)
+    """§8 requantization of conv/gemm accumulators (channel axis 1): the Numba kernel
+    :func:`hwsim.arith.jit_arrays.requantize_array` (the §8 scalar formula per element,
+    rows cut into one range per thread), or :func:`requantize_acc_numpy` where it does not
+    apply (which also raises every error)."""
+    out = jit_arrays.requantize_array(acc, params, 1, **_threads())
+    if out is not None:
+        return out
+    return requantize_acc_numpy(acc, params)
+
+
+def requantize_acc_numpy(acc: np.ndarray, params: RequantParams) -> np.ndarray:
+    """:func:`requantize_acc` with :func:`hwsim.arith.requantize` (its reference)."""
+    return requantize(np.asarray(acc), params, channel_axis=1)
