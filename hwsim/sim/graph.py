@@ -25,6 +25,7 @@ from hwsim.sim.simulate import (
     LayerResult,
     simulate_conv_layer_fast,
     simulate_gemm_layer,
+    simulate_gemm_layer_fast,
     vector_layer_counters,
 )
 
@@ -103,6 +104,14 @@ def simulate_qgraph(
                         x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
                         pads=tuple(int(p) for p in a["pads"]), dilations=_pair(a["dilations"]),
                         group=int(a["group"]), x_range=(tin.qmin, tin.qmax))
+                    mac[node.name] = res
+                    layers.append(res.counters)
+                    codes[node.output] = y
+                    continue
+                if node.op == "gemm" and not stepped:
+                    res, y = simulate_gemm_layer_fast(
+                        node.name, x, node.arrays["weight"], node.arrays["bias"], params,
+                        config)
                     mac[node.name] = res
                     layers.append(res.counters)
                     codes[node.output] = y

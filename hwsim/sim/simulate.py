@@ -20,7 +20,7 @@ import numpy.typing as npt
 from hwsim.arith import AccumulatorOverflowError, RequantParams
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
-from hwsim.exact import conv2d_acc
+from hwsim.exact import conv2d_acc, gemm_acc
 from hwsim.exact.im2col import check_conv_groups
 from hwsim.reference import golden_ops
 from hwsim.sim.config import ArrayConfig
@@ -32,7 +32,7 @@ from hwsim.sim.lowering import GemmOperands
 from hwsim.sim.memory import MemoryResult, gemm_memory, nbytes
 
 __all__ = ["GemmResult", "LayerResult", "simulate_gemm", "simulate_gemm_layer",
-           "simulate_conv_layer_fast", "vector_layer_counters"]
+           "simulate_conv_layer_fast", "vector_layer_counters", "simulate_gemm_layer_fast"]
 
 
 #: How a :class:`GemmResult` gets its arrays: called with ``"values"`` or ``"acc"``.
@@ -426,6 +426,49 @@ def simulate_conv_layer_fast(
         stepped=False, dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat)
         for g in range(group)]
     return _layer_result(name, "conv", results, [mem] * group, first, config), y
+
+
+def simulate_gemm_layer_fast(
+    name: str,
+    x: npt.NDArray[np.integer],
+    w: npt.NDArray[np.integer],
+    bias: npt.NDArray[np.integer],
+    params: RequantParams,
+    config: ArrayConfig,
+) -> tuple[LayerResult, npt.NDArray[np.int64]]:
+    """Fast mode of a gemm layer ``y = x·wᵀ + bias`` (``x[B, K]``, ``w[M, K]``: the integer
+    graph's layout) by the golden model's own calls: the exact engine's
+    :func:`hwsim.exact.gemm_acc` on the weight array as given (so the engine's per-array
+    weight preparation is reused from batch to batch, arithmetic.md §7.4–§7.5) and
+    :func:`hwsim.reference.golden_ops.requantize_acc`. The result (values, accumulators,
+    closed-form cycles, overflow events and first ``(m, n, k)``, counters, errors) is
+    exactly what :func:`simulate_gemm_layer` gives on
+    :func:`hwsim.sim.lowering.lower_gemm`'s operands. Returns the layer and the codes."""
+    x = np.asarray(x, dtype=np.int64)  # as lower_gemm; integer weights kept as they are
+    w = np.asarray(w)
+    if w.dtype.kind not in "iu":
+        w = w.astype(np.int64)
+    a, wt, b64, _, _ = _check_operands(x, w.T, bias, config)
+    shape = GemmShape(a.shape[0], a.shape[1], wt.shape[1])
+    k_, n_ = shape.k, shape.n
+    _per_channel(params.multiplier, n_, np.int64)  # the channel-count check of simulate_gemm
+    flow = get_dataflow(config.dataflow)
+    rows, cols, lat = config.rows, config.cols, config.requant_latency
+    acc, events, over = gemm_acc(a, w, b64, acc_bits=config.acc_bits,
+                                 policy=config.acc_overflow)
+    f = int(over.group_first[0])
+    first_loc = None if f < 0 else (f // (n_ * k_), f // k_ % n_, f % k_)
+    if first_loc is not None and config.acc_overflow == "error":
+        _raise_overflow(first_loc, config)
+    values = np.asarray(golden_ops.requantize_acc(acc, params), dtype=np.int64)
+    res = GemmResult(
+        source=arrays_source(values, acc), cycles=flow.array_cycles(shape, rows, cols, lat),
+        overflow_events=int(events), first_overflow=first_loc, stepped=False,
+        dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat)
+    mem = gemm_memory(flow, shape, config, int(nbytes(a.size, config.act_bits)),
+                      params.out_bits, layer=name)
+    first = None if first_loc is None else (0, *first_loc)
+    return _layer_result(name, "gemm", [res], [mem], first, config), values
 
 
 def _slice_params(params: RequantParams, start: int, count: int, total: int) -> RequantParams:
