@@ -113,8 +113,9 @@ def test_add_kernel_equals_numpy_formula(mode: str, overflow: str, rounding: str
 
 
 def test_add_table_and_per_element_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The table of code pairs is taken for a large per-tensor add (and not when disabled):
-    both give the numpy formula's codes."""
+    """The table of code pairs is taken for a large per-tensor add, over the data's range
+    or a stated one (a code outside it: per element), and not when disabled: all give the
+    numpy formula's codes."""
     rng = np.random.default_rng(250)
     req = {"in0": _params("dyadic", "saturate", "half_up", 1, rng, 32, 0),
            "in1": _params("dyadic", "saturate", "half_up", 1, rng, 32, 0),
@@ -127,6 +128,13 @@ def test_add_table_and_per_element_paths_agree(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(fx.fk, "lookup2_rows", lambda *a: calls.append(1) or lookup(*a))
     np.testing.assert_array_equal(fx.fq_add(qa, qb, 4, -6, 20, req), want)
     assert calls
+    calls.clear()
+    int8 = (-128, 127, -128, 127)
+    np.testing.assert_array_equal(fx.fq_add(qa, qb, 4, -6, 20, req, int8), want)
+    assert calls
+    qa[1, 3, 5, 7] = 300  # outside the stated range: the per-element kernel takes over
+    want = fx._fq_add_numpy(qa, qb, 4, -6, 20, req)
+    np.testing.assert_array_equal(fx.fq_add(qa, qb, 4, -6, 20, req, int8), want)
     calls.clear()
     monkeypatch.setattr(fx, "_ADD_TABLE_RATIO", qa.size)
     np.testing.assert_array_equal(fx.fq_add(qa, qb, 4, -6, 20, req), want)
@@ -183,7 +191,8 @@ def _numpy_only(monkeypatch: pytest.MonkeyPatch) -> None:
         xc -= zp
         return xc
     monkeypatch.setattr(fx, "rescale_fused", lambda *a, **k: None)
-    monkeypatch.setattr(fx, "fq_add", fx._fq_add_numpy)
+    monkeypatch.setattr(fx, "fq_add", lambda qa, qb, za, zb, shift, req, ranges=None:
+                        fx._fq_add_numpy(qa, qb, za, zb, shift, req))
     monkeypatch.setattr(fx, "fq_maxpool", fx._maxpool_numpy)
     monkeypatch.setattr(fx, "_centred", centred)
 

@@ -121,7 +121,7 @@ def rescale_fused(src: np.ndarray, params: RequantParams, bias: np.ndarray | Non
         return None
     if bias is not None and bias.shape != (c,):
         return None
-    eff = np.ascontiguousarray(np.broadcast_to(block[0], (c,)), dtype=np.float64)
+    eff = np.array(np.broadcast_to(block[0], (c,)), dtype=np.float64)  # a writable copy
     p = block[1]
     s2 = _rows(src, np.float64)
     b = np.zeros(c) if bias is None else np.ascontiguousarray(bias, dtype=np.float64)
@@ -270,16 +270,19 @@ def _centred(x: np.ndarray, zero_point: int) -> np.ndarray:
 
 
 def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
-           req: Mapping[str, RequantParams]) -> np.ndarray:
+           req: Mapping[str, RequantParams],
+           ranges: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """§10.1 add in float64: ``fq_rescale((qa − za)·2^L, in0) + fq_rescale((qb − zb)·2^L,
     in1)`` (int64 codes) requantized by ``out``; one pass of
     :func:`fakequant_kernels.add_rows` when the inputs have one shape of two or more axes
     and every block has 1 or C channels, else :func:`_fq_add_numpy`.
 
     With per-tensor blocks the result is a function of the two codes only: when the pairs
-    of codes in range (min..max of each input) are much fewer than the elements, the
-    kernel computes it once per pair and every element reads its table
-    (:func:`fakequant_kernels.lookup2_rows`), the same values."""
+    of codes in range are fewer than the elements / :data:`_ADD_TABLE_RATIO`, the kernel
+    computes it once per pair and every element reads its table
+    (:func:`fakequant_kernels.lookup2_rows`), the same values. The range is ``ranges`` =
+    (qa min, qa max, qb min, qb max), the inputs' formats, else that of the data; a code
+    outside it sends the whole add back to the per-element kernel."""
     qa = np.asarray(qa)
     qb = np.asarray(qb)
     blocks = [_block_vector(req[k]) for k in ("in0", "in1", "out")]
@@ -297,7 +300,8 @@ def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
     shift = float(1 << int(left_shift))
     fza, fzb = float(za), float(zb)
     if all(b[0].shape[0] == 1 for b in blocks):
-        lo_a, hi_a, lo_b, hi_b = int(a2.min()), int(a2.max()), int(b2.min()), int(b2.max())
+        lo_a, hi_a, lo_b, hi_b = ranges if ranges is not None else (
+            int(a2.min()), int(a2.max()), int(b2.min()), int(b2.max()))
         if (hi_a - lo_a + 1) * (hi_b - lo_b + 1) * _ADD_TABLE_RATIO <= qa.size:
             ga, gb = (np.ascontiguousarray(g) for g in np.meshgrid(
                 np.arange(lo_a, hi_a + 1, dtype=np.int64),
@@ -305,16 +309,19 @@ def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
             table = np.empty(ga.shape, dtype=np.int64)
             fk.add_rows(ga, gb, fza, fzb, shift, np.ascontiguousarray(eff[:, :1]), p, table, 0,
                         ga.shape[0])
-            fk.run_rows(lambda r0, r1: fk.lookup2_rows(a2, b2, table, lo_a, lo_b, o2, r0, r1),
-                        a2.shape[0], qa.size)
-            return out
+            missing = fk.run_rows(
+                lambda r0, r1: fk.lookup2_rows(a2, b2, table, lo_a, lo_b, o2, r0, r1),
+                a2.shape[0], qa.size)
+            if not any(missing):
+                return out
     fk.run_rows(lambda r0, r1: fk.add_rows(a2, b2, fza, fzb, shift, eff, p, o2, r0, r1),
                 a2.shape[0], qa.size)
     return out
 
 
-#: An add reads a table of every pair of codes when it has this many times more elements.
-_ADD_TABLE_RATIO = 4
+#: An add reads a table of every pair of codes when it has this many times more elements
+#: (a pair costs about five element lookups to compute).
+_ADD_TABLE_RATIO = 2
 
 
 def _fq_add_numpy(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
@@ -414,7 +421,7 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         if g.dynamic:
             tensors[node.output], req = dynamic_add(g, node, tin, tb, x, codes[node.inputs[1]])
         return fq_add(x, codes[node.inputs[1]], tin.zero_point, tb.zero_point,
-                      int(a["left_shift"]), req)
+                      int(a["left_shift"]), req, (tin.qmin, tin.qmax, tb.qmin, tb.qmax))
     if node.op == "concat":
         axis = int(a["axis"])
         if g.dynamic:

@@ -138,12 +138,22 @@ def add_rows(qa: np.ndarray, qb: np.ndarray, za: float, zb: float, shift: float,
 
 @njit(cache=True, nogil=True)
 def lookup2_rows(qa: np.ndarray, qb: np.ndarray, table: np.ndarray, lo_a: int, lo_b: int,
-                 out: np.ndarray, r0: int, r1: int) -> None:
+                 out: np.ndarray, r0: int, r1: int) -> int:
     """``out = table[qa − lo_a, qb − lo_b]`` on rows ``r0..r1`` of [R, S] arrays: a
-    function of two codes read from its table of every pair."""
+    function of two codes read from its table of every pair. Returns how many elements
+    had a code outside the table (their ``out`` is not written)."""
+    na = table.shape[0]
+    nb = table.shape[1]
+    missing = 0
     for r in range(r0, r1):
         for s in range(qa.shape[1]):
-            out[r, s] = table[qa[r, s] - lo_a, qb[r, s] - lo_b]
+            ia = qa[r, s] - lo_a
+            ib = qb[r, s] - lo_b
+            if ia < 0 or ia >= na or ib < 0 or ib >= nb:
+                missing += 1
+            else:
+                out[r, s] = table[ia, ib]
+    return missing
 
 
 @njit(cache=True, nogil=True)
@@ -201,12 +211,12 @@ def centre_rows(x: np.ndarray, zp: float, out: np.ndarray, r0: int, r1: int) -> 
             out[r, s] = np.float64(x[r, s]) - zp
 
 
-def run_rows(kernel: Callable[[int, int], None], rows: int, size: int) -> None:
+def run_rows(kernel: Callable[[int, int], object], rows: int, size: int) -> list:
     """``kernel(r0, r1)`` over ``[0, rows)`` cut into one range per thread (in the calling
-    thread for fewer than :data:`PARALLEL_MIN_ELEMENTS` elements or one thread)."""
+    thread for fewer than :data:`PARALLEL_MIN_ELEMENTS` elements or one thread); the
+    kernel's results, one per range."""
     n = min(threads(), rows)
     if n <= 1 or size < PARALLEL_MIN_ELEMENTS:
-        kernel(0, rows)
-        return
+        return [kernel(0, rows)]
     edges = np.linspace(0, rows, n + 1).astype(np.int64)
-    parallel_map(lambda i: kernel(int(edges[i]), int(edges[i + 1])), range(n))
+    return parallel_map(lambda i: kernel(int(edges[i]), int(edges[i + 1])), range(n))
