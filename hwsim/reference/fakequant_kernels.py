@@ -183,22 +183,24 @@ def maxpool_rows(x: np.ndarray, scale: float, zp: float, geom: np.ndarray, out: 
         his[j] = min(ow, (w - 1 - off) // sw + 1) if w - 1 - off >= 0 else 0
         for ox in range(los[j], his[j]):
             col_seen[ox] = True
-    best = np.empty(ow, dtype=np.int64)  # one output row's running maximum
+    lowest = np.iinfo(np.int64).min
+    colmax = np.empty(w, dtype=np.int64)  # per input column: maximum over the window's rows
     for r in range(r0, r1):
         for oy in range(oh):
-            best[:] = np.iinfo(np.int64).min
+            colmax[:] = lowest
             row_seen = False
             for i in range(kh):
                 y = oy * sh - pt + i * dh
-                if y < 0 or y >= h:
-                    continue
-                row_seen = True
-                for j in range(kw):
-                    off = j * dw - pl
-                    for ox in range(los[j], his[j]):
-                        best[ox] = max(best[ox], x[r, y, ox * sw + off])
+                if 0 <= y < h:
+                    row_seen = True
+                    for xx in range(w):
+                        colmax[xx] = max(colmax[xx], x[r, y, xx])
             for ox in range(ow):
-                real = scale * (np.float64(best[ox]) - zp) if row_seen and col_seen[ox] \
+                best = lowest
+                for j in range(kw):
+                    if los[j] <= ox < his[j]:
+                        best = max(best, colmax[ox * sw + j * dw - pl])
+                real = scale * (np.float64(best) - zp) if row_seen and col_seen[ox] \
                     else -np.inf
                 out[r, oy, ox] = np.int64(np.rint(real / scale) + zp)
 
