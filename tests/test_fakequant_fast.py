@@ -203,7 +203,9 @@ def _numpy_only(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_run_fakequant_with_kernels_equals_numpy_formulas(
         requant: RequantConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     """A small ResNet-18-shaped graph (conv, residual add, maxpool, global average pool,
-    gemm): every tensor's codes and every accumulator equal with and without kernels."""
+    gemm; a downsample conv reading its block's input as the first conv does): every
+    tensor's codes and every accumulator equal with and without kernels, end to end and
+    layer-wise."""
     pytest.importorskip("onnx")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from dataclasses import replace
@@ -221,12 +223,16 @@ def test_run_fakequant_with_kernels_equals_numpy_formulas(
                         calibration_batches(INPUT_NAME, random_images(2, 32, seed=2)), qcfg)
     feeds = {INPUT_NAME: random_images(3, 32, seed=1)}
     fast = fx.run_fakequant(g, feeds)
+    fast_lw = fx.run_fakequant(g, feeds, layerwise=fast)
+    assert any(n.op == "conv" and n.name.endswith("downsample.conv") for n in g.nodes)
     _numpy_only(monkeypatch)
     ref = fx.run_fakequant(g, feeds)
-    assert fast.codes.keys() == ref.codes.keys()
-    assert fast.accumulators.keys() == ref.accumulators.keys()
-    for name in ref.codes:
-        np.testing.assert_array_equal(fast.codes[name], ref.codes[name], err_msg=name)
-    for name in ref.accumulators:
-        np.testing.assert_array_equal(fast.accumulators[name], ref.accumulators[name],
-                                      err_msg=name)
+    ref_lw = fx.run_fakequant(g, feeds, layerwise=ref)
+    for got, want in ((fast, ref), (fast_lw, ref_lw)):
+        assert got.codes.keys() == want.codes.keys()
+        assert got.accumulators.keys() == want.accumulators.keys()
+        for name in want.codes:
+            np.testing.assert_array_equal(got.codes[name], want.codes[name], err_msg=name)
+        for name in want.accumulators:
+            np.testing.assert_array_equal(got.accumulators[name], want.accumulators[name],
+                                          err_msg=name)

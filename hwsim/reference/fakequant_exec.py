@@ -242,16 +242,41 @@ def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
             tensors[name] = input_tensorq(name, np.asarray(feeds[name]), g.tensors[name].dtype)
     codes = quantize_feeds(g, feeds, tensors)
     accs: dict[str, np.ndarray] = {}
+    readers: dict[str, int] = {}  # conv/gemm nodes still to read each tensor
+    for node in g.nodes:
+        if node.op in ("conv", "gemm"):
+            readers[node.inputs[0]] = readers.get(node.inputs[0], 0) + 1
+    centred = _CentredInputs(readers)
     for node in g.nodes:
         if layerwise is not None:
             for t in node.inputs:
                 codes[t] = layerwise.codes[t]
                 tensors[t] = layerwise.tensors[t]
         try:
-            codes[node.output] = _run_node(g, node, codes, tensors, accs)
+            codes[node.output] = _run_node(g, node, codes, tensors, accs, centred)
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
     return ExecResult(codes=codes, tensors=tensors, accumulators=accs, overflow_events={})
+
+
+class _CentredInputs:
+    """The centred float64 input of conv/gemm nodes, kept while another conv/gemm node is
+    still to read the same codes (a residual block's first conv and its downsample)."""
+
+    def __init__(self, readers: dict[str, int]) -> None:
+        self.readers = readers
+        self.kept: dict[str, tuple[np.ndarray, int, np.ndarray]] = {}
+
+    def get(self, name: str, x: np.ndarray, zero_point: int) -> np.ndarray:
+        kept = self.kept.pop(name, None)
+        if kept is not None and kept[0] is x and kept[1] == zero_point:
+            xc = kept[2]
+        else:
+            xc = _centred(x, zero_point)
+        self.readers[name] = self.readers.get(name, 1) - 1
+        if self.readers[name] > 0:
+            self.kept[name] = (x, zero_point, xc)
+        return xc
 
 
 def _centred(x: np.ndarray, zero_point: int) -> np.ndarray:
@@ -388,12 +413,14 @@ def _maxpool_numpy(x: np.ndarray, tin: TensorQ, a: Mapping) -> np.ndarray:
 
 
 def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
-              tensors: dict[str, TensorQ], accs: dict[str, np.ndarray]) -> np.ndarray:
+              tensors: dict[str, TensorQ], accs: dict[str, np.ndarray],
+              centred: _CentredInputs | None = None) -> np.ndarray:
     a = node.attrs
     tin = tensors[node.inputs[0]]
     x = codes[node.inputs[0]]
     if node.op in ("conv", "gemm"):
-        xc = _centred(x, tin.zero_point)
+        xc = (centred.get(node.inputs[0], x, tin.zero_point) if centred is not None
+              else _centred(x, tin.zero_point))
         folded = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
         bias = _centred_bias(node, folded, tin.zero_point)
         if node.op == "conv":
