@@ -13,6 +13,11 @@ integers by a dyadic scale m·2^-n are exact in float64, so in modes ``dyadic`` 
 and ``float32`` (float32 arithmetic) differ by at most 1 LSB on rare ties, and the
 mismatch rate is reported. The accumulator is unbounded here: an overflowing golden
 accumulator is a mismatch.
+
+The element-wise stages (centring, bias add + accumulators + rescale, the §10.1 add, max
+pooling) run as one-pass Numba kernels (:mod:`hwsim.reference.fakequant_kernels`) doing the
+float64 operations of the numpy formulas kept here as their reference (:func:`round_float`,
+``_fq_rescale``, ``_fq_add_numpy``, ``_maxpool_numpy``; specs/compiler.md §5).
 """
 
 from __future__ import annotations
