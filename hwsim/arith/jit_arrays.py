@@ -267,9 +267,12 @@ def _tensor_args(params: RequantParams) -> tuple[tuple, int, int]:
              np.int64(hi), np.int64(out_bits), signed, wrap), mode, rnd)
 
 
-def _as_int64(a: np.ndarray) -> np.ndarray | None:
-    """``a`` as int64 when that conversion is exact (signed integers, unsigned up to 32
-    bits), else None."""
+def _kernel_ints(a: np.ndarray) -> np.ndarray | None:
+    """``a`` as a C-contiguous int32 (read as it is: the accumulators of 32-bit registers)
+    or int64 array (any other signed integers, unsigned up to 32 bits, converted exactly),
+    else None."""
+    if a.dtype == np.int32:
+        return np.ascontiguousarray(a)
     if a.dtype.kind == "i" or (a.dtype.kind == "u" and a.dtype.itemsize < 8):
         return np.ascontiguousarray(a, dtype=np.int64)
     return None
@@ -282,7 +285,7 @@ def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: in
     shape), or None when the kernel does not cover the arguments (``acc`` not integer, 0-d
     or empty, channel axis out of range or of the wrong length, a value outside int32): the
     caller then runs the numpy pipeline, which gives the same codes or raises its error."""
-    a = _as_int64(np.asarray(acc))
+    a = _kernel_ints(np.asarray(acc))
     if a is None or a.ndim == 0 or a.size == 0 or not _INT32_MIN <= offset <= _INT32_MAX:
         return None
     c = params.channels
@@ -329,7 +332,7 @@ def maxpool_array(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int,
     """Max pooling of NCHW integer codes padded with ``qmin`` (ONNX pads ``(top, left,
     bottom, right)``) into ``out_hw``; None for codes the kernel does not take (not 4-D
     integers, ``qmin`` outside int64)."""
-    a = _as_int64(np.asarray(q))
+    a = _kernel_ints(np.asarray(q))
     if a is None or a.ndim != 4 or not -(1 << 63) <= int(qmin) < 1 << 63:
         return None
     out = np.empty(a.shape[:2] + (int(out_hw[0]), int(out_hw[1])), dtype=np.int64)
