@@ -215,3 +215,17 @@ def test_weight_cache_follows_the_values():
     assert igemm.cached_weights(np.full((2, 2), 0.5), "rows") is None
     with pytest.raises(HwsimError, match="kind"):
         igemm.cached_weights(w2, "nchw")
+
+
+def test_weight_cache_forgets_dead_arrays():
+    """Entries of garbage-collected arrays are dropped at the next call (the weakref
+    callback itself takes no lock: it may run inside a collection anywhere)."""
+    import gc
+
+    w = np.ones((6, 4), dtype=np.int8)
+    igemm.cached_weights(w, "rows")
+    key = id(w)
+    del w
+    gc.collect()
+    igemm.cached_weights(np.ones((2, 2), dtype=np.int8), "rows")
+    assert key not in igemm._CACHE or igemm._CACHE[key][0]() is not None

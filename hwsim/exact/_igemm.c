@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -341,7 +342,7 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
     int64_t qb = (256 * 1024 / 4) / (K2 > 0 ? K2 : 1);
     qb = qb / NR * NR;
     if (qb < NR) qb = NR;
-    if (qb > 512) qb = 512;
+    if (qb > 4096) qb = 4096;
     uint32_t *blk = (uint32_t *)malloc((size_t)(qb * (K2 > 0 ? K2 : 1)) * sizeof(uint32_t));
     int64_t *seg = (int64_t *)malloc((size_t)(4 * qb) * sizeof(int64_t));
     if (!blk || !seg) {
@@ -385,6 +386,56 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
     free(blk);
     free(seg);
     return 0;
+}
+
+typedef struct {
+    const uint32_t *ap;
+    int64_t M, K2;
+    const int64_t *bias;
+    const bsrc_t *b;
+    int64_t q0, q1, P, s_n, s_m, s_p;
+    void *out;
+    int64_t out_f64;
+    int rc;
+} job_t;
+
+static void *run_job(void *arg) {
+    job_t *j = (job_t *)arg;
+    j->rc = hw_igemm(j->ap, j->M, j->K2, j->bias, j->b, j->q0, j->q1, j->P, j->s_n, j->s_m,
+                     j->s_p, j->out, j->out_f64);
+    return NULL;
+}
+
+/* hw_igemm over [0, Q) split at the given column edges (n_parts + 1 values, multiples of
+ * NR inside) among n_parts threads (the calling thread takes the first part). Returns 0,
+ * or -1 when a part failed to allocate its block. */
+int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
+                      const bsrc_t *b, const int64_t *edges, int64_t n_parts, int64_t P,
+                      int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_f64) {
+    enum { MAXT = 64 };
+    job_t jobs[MAXT];
+    pthread_t tid[MAXT];
+    int started[MAXT];
+    if (n_parts < 1) return 0;
+    if (n_parts > MAXT) n_parts = MAXT;
+    for (int64_t i = 0; i < n_parts; i++) {
+        jobs[i] = (job_t){ap, M, K2, bias, b, edges[i], edges[i + 1], P, s_n, s_m, s_p, out,
+                          out_f64, 0};
+        started[i] = 0;
+    }
+    for (int64_t i = 1; i < n_parts; i++)
+        started[i] = pthread_create(&tid[i], NULL, run_job, &jobs[i]) == 0;
+    run_job(&jobs[0]);
+    int rc = jobs[0].rc;
+    for (int64_t i = 1; i < n_parts; i++) {
+        if (started[i]) {
+            pthread_join(tid[i], NULL);
+        } else {
+            run_job(&jobs[i]); /* no thread: run it here */
+        }
+        if (jobs[i].rc) rc = jobs[i].rc;
+    }
+    return rc;
 }
 
 /* Offsets of the fields of bsrc_t, for the ctypes mirror to check its layout. */

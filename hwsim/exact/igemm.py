@@ -11,7 +11,8 @@ and outputs whose bound ``|bias| + Σ|a|·|w|`` exceeds it are recomputed step b
 :func:`available` says whether the kernels can be used (extension built, vector unit
 present); :func:`fits` whether operands fit; :func:`pack_weights` prepares the A operand
 once per layer; :func:`conv_acc` and :func:`matmul_acc` run the product, split along the
-columns among :func:`hwsim.exact.matmul.threads` threads (ctypes releases the GIL).
+columns among :func:`hwsim.exact.matmul.threads` threads started by the C code (ctypes
+releases the GIL for the call).
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def _load() -> ctypes.CDLL | None:
     lib.hw_igemm.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
                              ctypes.POINTER(_BSource), _i64, _i64, _i64, _i64, _i64, _i64,
                              ctypes.c_void_p, _i64]
+    lib.hw_igemm_parallel.restype = ctypes.c_int
+    lib.hw_igemm_parallel.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
+                                      ctypes.POINTER(_BSource), ctypes.c_void_p, _i64, _i64,
+                                      _i64, _i64, _i64, ctypes.c_void_p, _i64]
     lib.hw_igemm_simd.restype = ctypes.c_int
     lib.hw_bsrc_size.restype = _i64
     lib.hw_igemm_portable.restype = ctypes.c_int
@@ -158,6 +163,9 @@ def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
 CACHE_BYTES = 1 << 28
 _CACHE: OrderedDict[int, tuple] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
+#: Keys of cached arrays that died (weakref callbacks only append here: a callback may run
+#: during garbage collection inside any code, including while ``_CACHE_LOCK`` is held).
+_DEAD: list[int] = []
 
 
 #: How :func:`cached_weights` reads its array: ``w[M, K]``, ``w[K, M]`` or conv ``w[M, C, KH, KW]``.
@@ -175,6 +183,7 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
         raise HwsimError(f"weights: kind must be one of {WEIGHT_KINDS}, got {kind!r}")
     key = id(w)
     with _CACHE_LOCK:
+        _purge()
         hit = _CACHE.get(key)
     if hit is not None:
         ref, hit_kind, copy, packed = hit
@@ -191,11 +200,12 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
     packed = (pack_conv_weights(wa) if kind == "conv"
               else pack_weights(wa.T if kind == "cols" else wa))
     try:
-        ref = weakref.ref(w, lambda _r, k=key: _drop(k))
+        ref = weakref.ref(w, lambda _r, k=key: _DEAD.append(k))
     except TypeError:  # not weak-referenceable (e.g. a list): not cached
         return packed
     entry = (ref, kind, wa.copy(), packed)
     with _CACHE_LOCK:
+        _purge()
         _CACHE[key] = entry
         _CACHE.move_to_end(key)
         total = sum(e[2].nbytes + e[3].data.nbytes for e in _CACHE.values())
@@ -205,9 +215,15 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
     return packed
 
 
-def _drop(key: int) -> None:
-    with _CACHE_LOCK:
-        _CACHE.pop(key, None)
+def _purge() -> None:
+    """Forget the entries of dead arrays (call with ``_CACHE_LOCK`` held). An entry whose
+    id was reused by a new array is kept: its weak reference no longer points to it, so
+    it is never served, and it is replaced when the new array is packed."""
+    while _DEAD:
+        key = _DEAD.pop()
+        entry = _CACHE.get(key)
+        if entry is not None and entry[0]() is None:
+            del _CACHE[key]
 
 
 def _source(arr: npt.NDArray) -> npt.NDArray:
@@ -220,7 +236,7 @@ def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: in
          strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool) -> None:
     if _LIB is None or not (force or simd()):
         raise HwsimError("integer product kernels are not available on this machine")
-    from hwsim.exact.matmul import parallel_map, threads
+    from hwsim.exact.matmul import threads
 
     b = np.ascontiguousarray(bias, dtype=np.int64)
     if b.shape != (pw.rows,):
@@ -232,13 +248,11 @@ def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: in
     # Columns split at multiples of 16 keep whole tiles in one thread.
     edges[1:-1] = edges[1:-1] // 16 * 16
     s_n, s_m, s_p = strides
-
-    def part(i: int) -> int:
-        return _LIB.hw_igemm(pw.data.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
-                             ctypes.byref(src), int(edges[i]), int(edges[i + 1]), p,
-                             s_n, s_m, s_p, out.ctypes.data, int(out.dtype == np.float64))
-
-    if any(rc != 0 for rc in parallel_map(part, range(n_threads))):
+    # The C code starts the threads (ctypes releases the GIL for the whole call).
+    rc = _LIB.hw_igemm_parallel(pw.data.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
+                                ctypes.byref(src), edges.ctypes.data, n_threads, p, s_n, s_m,
+                                s_p, out.ctypes.data, int(out.dtype == np.float64))
+    if rc != 0:
         raise MemoryError("integer product kernel: out of memory for a packing block")
 
 
