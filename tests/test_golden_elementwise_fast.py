@@ -239,3 +239,19 @@ def test_golden_sized_arrays() -> None:
     q = rng.integers(-128, 128, size=(2, 64, 56, 56))
     kw = dict(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), dilations=(1, 1), qmin=-128)
     assert np.array_equal(ops.maxpool(q, **kw), ops.maxpool_numpy(q, **kw))
+
+
+@pytest.mark.parametrize("mode", REQUANT_MODES)
+def test_channels_last_equals_requantize(mode: str) -> None:
+    """Channels on the last axis (a GEMM's [M, N] accumulators, the channel-last kernel),
+    large enough to be split among threads: codes equal requantize's."""
+    rng = np.random.default_rng(list(REQUANT_MODES).index(mode) + 90)
+    for cfg in _configs(mode)[:3]:
+        for channels in (37, 1):
+            p = _params(rng, cfg, channels)
+            acc = _accumulators(rng, (2100, 37))
+            got = ops.requantize_acc(acc, p)
+            assert np.array_equal(got, requantize(acc, p, channel_axis=1)), (cfg, p)
+            three_d = acc.reshape(2100, 37, 1)
+            assert np.array_equal(ops.requantize_acc(three_d, p),
+                                  requantize(three_d, p, channel_axis=1))

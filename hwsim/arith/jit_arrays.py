@@ -122,6 +122,57 @@ def _requant_rows(acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, 
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
+                       out_bits, signed, wrap):
+    """§8 of rows ``[r0, r1)`` of ``acc[A, C] − offset`` (channels last, one parameter per
+    channel: ``mult``, ``shift``, ``s32`` of length C) into ``out``; returns how many values
+    were outside int32."""
+    bad = 0
+    for a in range(r0, r1):
+        row = acc[a]
+        dst = out[a]
+        for c in range(row.shape[0]):
+            v = np.int64(row[c]) - offset
+            bad += (v < _INT32_MIN) | (v > _INT32_MAX)
+            dst[c] = requantize_scalar(v, mult[c], shift[c], s32[c], mode, rnd, z, lo, hi,
+                                       out_bits, signed, wrap)
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def _requant_last(acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
+                  out_bits, signed, wrap):
+    """:func:`_requant_last_span` with the (mode, rounding) pair as constants (as
+    :func:`_requant_rows`): the loop over the channels vectorises."""
+    if mode == _TFLITE:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _TFLITE,
+                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+    if mode == _TFLITE_SINGLE:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _TFLITE_SINGLE,
+                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+    if mode == _FLOAT32:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _FLOAT32,
+                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+    if mode == _FLOAT64:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _FLOAT64,
+                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+    if rnd == _HALF_UP:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+    if rnd == _HALF_AWAY:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                                  _HALF_AWAY, z, lo, hi, out_bits, signed, wrap)
+    if rnd == _HALF_EVEN:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                                  _HALF_EVEN, z, lo, hi, out_bits, signed, wrap)
+    if rnd == _FLOOR:
+        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                                  _FLOOR, z, lo, hi, out_bits, signed, wrap)
+    return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                              _TOWARD_ZERO, z, lo, hi, out_bits, signed, wrap)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _add_span(qa, qb, out, i0, i1, za, zb, shift_l, pa, pb, po, mode_a, rnd_a, mode_b,
               rnd_b, mode_o, rnd_o):
     """§10.1 on elements ``[i0, i1)``: ``po(pa((qa − za)·2^L) + pb((qb − zb)·2^L))``, each
@@ -295,6 +346,15 @@ def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: in
     view = a.reshape(int(np.prod(a.shape[:axis], dtype=np.int64)), a.shape[axis], -1)
     out = np.empty(view.shape, dtype=np.int64)
     args = (np.int64(offset), *_channel_args(params))
+    if view.shape[2] == 1 and view.shape[1] > 1:
+        # channels last (e.g. a GEMM's [M, N] accumulators): loop over the channels
+        n_c = view.shape[1]
+        m, sh, f = (np.ascontiguousarray(np.broadcast_to(v, (n_c,))) for v in args[1:4])
+        flat, flat_out = view.reshape(view.shape[0], n_c), out.reshape(view.shape[0], n_c)
+        last = (args[0], m, sh, f, *args[4:])
+        bad = _run_rows(lambda r0, r1: _requant_last(flat, flat_out, r0, r1, *last),
+                        view.shape[0], a.size, threads, pmap)
+        return None if bad else out.reshape(a.shape)
     bad = _run_rows(lambda r0, r1: _requant_rows(view, out, r0, r1, *args),
                     view.shape[0] * view.shape[1], a.size, threads, pmap)
     return None if bad else out.reshape(a.shape)
