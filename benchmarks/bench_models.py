@@ -15,7 +15,9 @@ hwsim's integer golden model (``run_golden``), the float64 fake-quant reference
 (``run_fakequant``) and the cycle model in fast mode (``simulate_qgraph``: values, cycles and
 per-layer counters), each as a ratio to its ONNX Runtime reference (golden and fast mode
 against ORT int8, fake-quant against ORT float32), best of ``--repeat`` runs over a batch of
-``--images`` images, and the peak RSS of this process. Then ``hwsim verify`` runs in a
+``--images`` images — the executors timed in rounds, one call each per round, each call after
+a pause of 0.5 s so that none is timed while another's threads still spin — and the peak
+RSS of this process. Then ``hwsim verify`` runs in a
 subprocess on 64 images with ``--batch 16``; its peak RSS is the ``VmHWM`` the child reads
 from ``/proc/self/status`` when it finishes (``getrusage(RUSAGE_CHILDREN)``, also printed,
 counts the pages a forked child inherits from this process before ``exec``).
@@ -66,24 +68,34 @@ HWSIM_HWM = [sys.executable, "-c", (
     "sys.exit(rc)\n")]
 #: Stop repeating a measurement once this much time has been spent on it (seconds).
 TIME_BUDGET = 60.0
+#: Pause before each timed call (seconds), see :func:`round_robin_times`.
+SETTLE = 0.5
 
 
-def best_time(fn: Callable[[], object], repeat: int, budget: float = TIME_BUDGET
-              ) -> tuple[float, int]:
-    """(best wall time of one ``fn()`` call, number of timed calls): one untimed warm-up
-    call (compilation, caches), then up to ``repeat`` timed calls within ``budget`` s."""
-    t0 = time.perf_counter()
-    fn()
-    spent = time.perf_counter() - t0
-    best, runs = float("inf"), 0
-    while runs < repeat and (runs == 0 or spent < budget):
-        t0 = time.perf_counter()
+def round_robin_times(fns: list[Callable[[], object]], repeat: int,
+                      budget: float = TIME_BUDGET) -> list[tuple[float, int]]:
+    """(best wall time, timed calls) of each of ``fns``: one untimed warm-up call each,
+    then ``repeat`` rounds calling every function once, each call after a pause of
+    :data:`SETTLE` s so that no executor is timed while another one's worker threads are
+    still busy (ONNX Runtime's threads spin for a while after a run); a function stops
+    being timed once ``budget`` s were spent on it."""
+    for fn in fns:
         fn()
-        dt = time.perf_counter() - t0
-        spent += dt
-        best = min(best, dt)
-        runs += 1
-    return best, runs
+    best = [float("inf")] * len(fns)
+    runs = [0] * len(fns)
+    spent = [0.0] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            if runs[i] and spent[i] >= budget:
+                continue
+            time.sleep(SETTLE)
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            spent[i] += dt
+            best[i] = min(best[i], dt)
+            runs[i] += 1
+    return list(zip(best, runs, strict=True))
 
 
 def peak_rss(who: int) -> int:
@@ -244,8 +256,8 @@ def main() -> None:
         ]
         ips: dict[str, float] = {}
         print(f"{'executor':<28} {'images/s':>10} {'ms/image':>10} {'runs':>5}  ratio")
-        for name, fn, ref in rows:
-            t, runs = best_time(fn, args.repeat)
+        best = round_robin_times([fn for _, fn, _ in rows], args.repeat)
+        for (name, _fn, ref), (t, runs) in zip(rows, best, strict=True):
             ips[name] = n_img / t
             ratio = f"{ips[name] / ips[ref]:.3f} x {ref}" if ref else "(reference)"
             print(f"{name:<28} {ips[name]:>10.2f} {1e3 * t / n_img:>10.1f} {runs:>5}  {ratio}")
