@@ -163,6 +163,31 @@ def _fq_rescale(centred: np.ndarray, params: RequantParams, channel_axis: int) -
 _PATCH_BYTES = 1 << 27
 
 
+def _conv_int(x: np.ndarray, zero_point: int, w: np.ndarray, a: Mapping,
+              xbound: int) -> np.ndarray | None:
+    """Σ w·(x − z) over sliding windows with zero (real 0.0) padding, as exact float64
+    values, by the 16-bit integer kernels (arithmetic.md §7.5) reading the codes ``x`` and
+    centring them as they pack them; None where they do not apply (groups, operands wider
+    than int16, a partial sum that could reach 2^31 — ``xbound`` ≥ max|x − z|)."""
+    if int(a["group"]) != 1 or not igemm.available() or not igemm.fits(-xbound, xbound):
+        return None
+    packed = igemm.cached_weights(w, "conv")
+    m, cg, kh, kw = w.shape
+    if packed is None or cg * kh * kw * int(xbound) * packed.wmax >= 1 << 31:
+        return None
+    t, left, b, r = (int(p) for p in a["pads"])
+    sh, sw = (int(s) for s in a["strides"])
+    dh, dw = (int(d) for d in a["dilations"])
+    oh = conv_out_size(x.shape[2], kh, sh, t, b, dh)
+    ow = conv_out_size(x.shape[3], kw, sw, left, r, dw)
+    out = np.empty((x.shape[0], m, oh, ow))
+    igemm.conv_acc(x, packed, np.zeros(m, dtype=np.int64), kernel=(kh, kw), strides=(sh, sw),
+                   pads=(t, left, b, r), dilations=(dh, dw), offset=int(zero_point),
+                   pad_value=int(zero_point), out=out, out_strides=(m * oh * ow, oh * ow, 1),
+                   oh=oh, ow=ow)
+    return out
+
+
 def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> np.ndarray:
     """Σ w·xc over sliding windows, with zero (real 0.0) padding, as exact float64 values:
     per chunk of images the windows are copied once to a [group, C/group·KH·KW, N·OH·OW]
@@ -170,9 +195,7 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> n
     every partial sum of a block stays below 2^24 and float64 below 2^53
     (:func:`hwsim.exact.matmul.plan_product`, arithmetic.md §7.4 fact 1, with ``xbound`` ≥
     max|xc| from the input's format). Block sums add in float64, exact below 2^53
-    (checked). Where the 16-bit integer kernels apply (one group, int16 operands, every
-    partial sum below 2^31: arithmetic.md §7.5) they compute the same exact sums instead,
-    reading the float64 centred values and writing float64."""
+    (checked). :func:`_conv_int` is tried first."""
     t, left, b, r = (int(p) for p in a["pads"])
     sh, sw = (int(s) for s in a["strides"])
     dh, dw = (int(d) for d in a["dilations"])
@@ -184,17 +207,6 @@ def _conv_centred(xc: np.ndarray, w: np.ndarray, a: Mapping, xbound: float) -> n
     if xc.size and w.size and k * float(xbound) * wmax > 2.0**53:
         raise HwsimError(f"conv: K·max|x − z|·max|w| exceeds 2^53 (K = {k}); the float64 "
                          f"reference would not be exact")
-    if (group == 1 and igemm.available() and igemm.fits(-xbound, xbound)
-            and igemm.fits(-wmax, wmax) and k * int(xbound) * int(wmax) < 1 << 31):
-        # §7.5: 16-bit operands, every partial sum below 2^31 -> exact int32 sums
-        oh = conv_out_size(xc.shape[2], kh, sh, t, b, dh)
-        ow = conv_out_size(xc.shape[3], kw, sw, left, r, dw)
-        out = np.empty((n, m, oh, ow))
-        igemm.conv_acc(xc, igemm.pack_conv_weights(w), np.zeros(m, dtype=np.int64),
-                       kernel=(kh, kw), strides=(sh, sw), pads=(t, left, b, r),
-                       dilations=(dh, dw), offset=0, pad_value=0, out=out,
-                       out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow)
-        return out
     plan = plan_product(int(xbound), int(wmax), k)  # float32 or float64 after the check
     xp = pad_input(xc, (t, left, b, r), 0.0, plan.dtype)
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
@@ -424,17 +436,20 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
     tin = tensors[node.inputs[0]]
     x = codes[node.inputs[0]]
     if node.op in ("conv", "gemm"):
-        xc = (centred.get(node.inputs[0], x, tin.zero_point) if centred is not None
-              else _centred(x, tin.zero_point))
         folded = dynamic_bias(node, tin, g.acc_bits) if g.dynamic else node.arrays["bias"]
         bias = _centred_bias(node, folded, tin.zero_point)
-        if node.op == "conv":
-            xbound = max(tin.qmax - tin.zero_point, tin.zero_point - tin.qmin)
-            acc = _conv_centred(xc, node.arrays["weight"], a, xbound)
-        else:
-            w = node.arrays["weight"].astype(np.float64)
-            acc = parallel_matmul(xc, np.ascontiguousarray(w.T))
-        del xc
+        xbound = max(tin.qmax - tin.zero_point, tin.zero_point - tin.qmin)
+        acc = (_conv_int(x, tin.zero_point, node.arrays["weight"], a, xbound)
+               if node.op == "conv" else None)
+        if acc is None:
+            xc = (centred.get(node.inputs[0], x, tin.zero_point) if centred is not None
+                  else _centred(x, tin.zero_point))
+            if node.op == "conv":
+                acc = _conv_centred(xc, node.arrays["weight"], a, xbound)
+            else:
+                w = node.arrays["weight"].astype(np.float64)
+                acc = parallel_matmul(xc, np.ascontiguousarray(w.T))
+            del xc
         if not g.dynamic:  # bias add, int64 accumulators and rescale in one pass
             fused = rescale_fused(acc, node.requant["out"], bias, want_acc=True)
             if fused is not None:
