@@ -75,101 +75,66 @@ def _requant_row(acc, out, a, c, offset, m, s, f, mode, rnd, z, lo, hi, out_bits
     return bad
 
 
-@njit(cache=True, nogil=True)
-def _requant_rows(acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
+@njit(cache=True, nogil=True, inline="always")
+def _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
                   out_bits, signed, wrap):
-    """Rows ``[r0, r1)`` of the (A·C) rows of ``acc[A, C, B]``: row r = (a, c) with the
-    parameters of channel c (index 0 for one channel). Returns the number of values
-    outside int32."""
-    n_c = acc.shape[1]
-    per_channel = mult.shape[0] > 1
+    """§8 of ``acc[A, C, B] − offset`` into ``out``, channel c with the parameters at index
+    c (0 for one channel). ``last`` False: rows ``[r0, r1)`` of the A·C rows (a, c), each a
+    run over B. ``last`` True (``B == 1``, channels last, parameters of length C): rows
+    ``[r0, r1)`` of A, each a run over the channels. Returns how many values were outside
+    int32 (their codes are meaningless)."""
     bad = 0
+    n_c = acc.shape[1]
+    if last:
+        for a in range(r0, r1):
+            for c in range(n_c):
+                v = np.int64(acc[a, c, 0]) - offset
+                bad += (v < _INT32_MIN) | (v > _INT32_MAX)
+                out[a, c, 0] = requantize_scalar(v, mult[c], shift[c], s32[c], mode, rnd, z,
+                                                 lo, hi, out_bits, signed, wrap)
+        return bad
+    per_channel = mult.shape[0] > 1
     for r in range(r0, r1):
         a = r // n_c
         c = r - a * n_c
         k = c if per_channel else 0
-        m = mult[k]
-        s = shift[k]
-        f = s32[k]
-        if mode == _TFLITE:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _TFLITE, _HALF_UP, z, lo, hi,
-                                out_bits, signed, wrap)
-        elif mode == _TFLITE_SINGLE:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _TFLITE_SINGLE, _HALF_UP, z,
-                                lo, hi, out_bits, signed, wrap)
-        elif mode == _FLOAT32:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _FLOAT32, _HALF_UP, z, lo, hi,
-                                out_bits, signed, wrap)
-        elif mode == _FLOAT64:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _FLOAT64, _HALF_UP, z, lo, hi,
-                                out_bits, signed, wrap)
-        elif rnd == _HALF_UP:  # dyadic and custom: one datapath in requantize_scalar
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _DYADIC, _HALF_UP, z, lo, hi,
-                                out_bits, signed, wrap)
-        elif rnd == _HALF_AWAY:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _DYADIC, _HALF_AWAY, z, lo,
-                                hi, out_bits, signed, wrap)
-        elif rnd == _HALF_EVEN:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _DYADIC, _HALF_EVEN, z, lo,
-                                hi, out_bits, signed, wrap)
-        elif rnd == _FLOOR:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _DYADIC, _FLOOR, z, lo, hi,
-                                out_bits, signed, wrap)
-        else:
-            bad += _requant_row(acc, out, a, c, offset, m, s, f, _DYADIC, _TOWARD_ZERO, z, lo,
-                                hi, out_bits, signed, wrap)
-    return bad
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
-                       out_bits, signed, wrap):
-    """§8 of rows ``[r0, r1)`` of ``acc[A, C] − offset`` (channels last, one parameter per
-    channel: ``mult``, ``shift``, ``s32`` of length C) into ``out``; returns how many values
-    were outside int32."""
-    bad = 0
-    for a in range(r0, r1):
-        row = acc[a]
-        dst = out[a]
-        for c in range(row.shape[0]):
-            v = np.int64(row[c]) - offset
-            bad += (v < _INT32_MIN) | (v > _INT32_MAX)
-            dst[c] = requantize_scalar(v, mult[c], shift[c], s32[c], mode, rnd, z, lo, hi,
-                                       out_bits, signed, wrap)
+        bad += _requant_row(acc, out, a, c, offset, mult[k], shift[k], s32[k], mode, rnd, z,
+                            lo, hi, out_bits, signed, wrap)
     return bad
 
 
 @njit(cache=True, nogil=True)
-def _requant_last(acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
+def _requant_rows(last, acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z, lo, hi,
                   out_bits, signed, wrap):
-    """:func:`_requant_last_span` with the (mode, rounding) pair as constants (as
-    :func:`_requant_rows`): the loop over the channels vectorises."""
+    """:func:`_requant_span` with the (mode, rounding) pair as constants: LLVM drops the
+    other modes' code and vectorises the inner loops."""
     if mode == _TFLITE:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _TFLITE,
-                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _TFLITE,
+                             _HALF_UP, z, lo, hi, out_bits, signed, wrap)
     if mode == _TFLITE_SINGLE:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _TFLITE_SINGLE,
-                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _TFLITE_SINGLE,
+                             _HALF_UP, z, lo, hi, out_bits, signed, wrap)
     if mode == _FLOAT32:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _FLOAT32,
-                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _FLOAT32,
+                             _HALF_UP, z, lo, hi, out_bits, signed, wrap)
     if mode == _FLOAT64:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _FLOAT64,
-                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _FLOAT64,
+                             _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+    # dyadic and custom: one datapath in requantize_scalar
     if rnd == _HALF_UP:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
-                                  _HALF_UP, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                             _HALF_UP, z, lo, hi, out_bits, signed, wrap)
     if rnd == _HALF_AWAY:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
-                                  _HALF_AWAY, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                             _HALF_AWAY, z, lo, hi, out_bits, signed, wrap)
     if rnd == _HALF_EVEN:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
-                                  _HALF_EVEN, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                             _HALF_EVEN, z, lo, hi, out_bits, signed, wrap)
     if rnd == _FLOOR:
-        return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
-                                  _FLOOR, z, lo, hi, out_bits, signed, wrap)
-    return _requant_last_span(acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
-                              _TOWARD_ZERO, z, lo, hi, out_bits, signed, wrap)
+        return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                             _FLOOR, z, lo, hi, out_bits, signed, wrap)
+    return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
+                         _TOWARD_ZERO, z, lo, hi, out_bits, signed, wrap)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -347,15 +312,14 @@ def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: in
     out = np.empty(view.shape, dtype=np.int64)
     args = (np.int64(offset), *_channel_args(params))
     if view.shape[2] == 1 and view.shape[1] > 1:
-        # channels last (e.g. a GEMM's [M, N] accumulators): loop over the channels
+        # channels last (e.g. a GEMM's [M, N] accumulators): runs over the channels
         n_c = view.shape[1]
         m, sh, f = (np.ascontiguousarray(np.broadcast_to(v, (n_c,))) for v in args[1:4])
-        flat, flat_out = view.reshape(view.shape[0], n_c), out.reshape(view.shape[0], n_c)
         last = (args[0], m, sh, f, *args[4:])
-        bad = _run_rows(lambda r0, r1: _requant_last(flat, flat_out, r0, r1, *last),
+        bad = _run_rows(lambda r0, r1: _requant_rows(True, view, out, r0, r1, *last),
                         view.shape[0], a.size, threads, pmap)
         return None if bad else out.reshape(a.shape)
-    bad = _run_rows(lambda r0, r1: _requant_rows(view, out, r0, r1, *args),
+    bad = _run_rows(lambda r0, r1: _requant_rows(False, view, out, r0, r1, *args),
                     view.shape[0] * view.shape[1], a.size, threads, pmap)
     return None if bad else out.reshape(a.shape)
 
