@@ -75,6 +75,30 @@ COPY_PAIRS(int32_t)
 COPY_PAIRS(int64_t)
 COPY_PAIRS(double)
 
+static int use_avx2(void);
+
+#if HW_X86
+/* pairs_int64_t with step 1, four pairs per step (int64 codes, the golden model's). */
+__attribute__((target("avx2"))) static void pairs_i64_avx2(uint32_t *dst, const int64_t *s0,
+                                                           const int64_t *s1, int64_t n,
+                                                           int64_t off) {
+    const __m256i vo = _mm256_set1_epi64x(off), lo16 = _mm256_set1_epi64x(0xffff);
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256i a = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(s0 + i)), vo);
+        __m256i b = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(s1 + i)), vo);
+        /* each 64-bit lane: low half of a | low half of b << 16, in its low 32 bits */
+        __m256i p = _mm256_or_si256(_mm256_and_si256(a, lo16), _mm256_slli_epi64(b, 16));
+        __m256i q = _mm256_permutevar8x32_epi32(p, even);
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_castsi256_si128(q));
+    }
+    for (; i < n; i++)
+        dst[i] = (uint32_t)(uint16_t)(int16_t)(s0[i] - off) |
+                 (uint32_t)(uint16_t)(int16_t)(s1[i] - off) << 16;
+}
+#endif
+
 /* Pairs from elements i0 + i*step and i1 + i*step of src (type t). */
 static void copy_pairs(uint32_t *dst, const void *src, int t, int64_t i0, int64_t i1,
                        int64_t step, int64_t n, int64_t off) {
@@ -84,7 +108,15 @@ static void copy_pairs(uint32_t *dst, const void *src, int t, int64_t i0, int64_
     case T_I16: pairs_int16_t(dst, (const int16_t *)src + i0, (const int16_t *)src + i1, step, n, off); break;
     case T_U16: pairs_uint16_t(dst, (const uint16_t *)src + i0, (const uint16_t *)src + i1, step, n, off); break;
     case T_I32: pairs_int32_t(dst, (const int32_t *)src + i0, (const int32_t *)src + i1, step, n, off); break;
-    case T_I64: pairs_int64_t(dst, (const int64_t *)src + i0, (const int64_t *)src + i1, step, n, off); break;
+    case T_I64:
+#if HW_X86
+        if (step == 1 && n >= 4 && use_avx2()) {
+            pairs_i64_avx2(dst, (const int64_t *)src + i0, (const int64_t *)src + i1, n, off);
+            break;
+        }
+#endif
+        pairs_int64_t(dst, (const int64_t *)src + i0, (const int64_t *)src + i1, step, n, off);
+        break;
     default: pairs_double(dst, (const double *)src + i0, (const double *)src + i1, step, n, off); break;
     }
 }
