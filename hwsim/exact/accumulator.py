@@ -44,7 +44,7 @@ from hwsim.exact.matmul import (
 )
 
 __all__ = ["PATCH_BYTES", "SEQ_ELEMENTS", "OverflowOutputs", "SequentialOutputs",
-           "overflow_candidates", "sequential_outputs", "gemm_acc", "conv2d_acc",
+           "overflow_candidates", "sequential_outputs", "int_path", "gemm_acc", "conv2d_acc",
            "exact_gemm_acc"]
 
 #: Largest im2col buffer built at once (images are processed in chunks below it).

@@ -62,10 +62,6 @@ def _load() -> ctypes.CDLL | None:
     except ImportError:
         return None
     lib = ctypes.CDLL(_igemm.__file__)
-    lib.hw_igemm.restype = ctypes.c_int
-    lib.hw_igemm.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
-                             ctypes.POINTER(_BSource), _i64, _i64, _i64, _i64, _i64, _i64,
-                             ctypes.c_void_p, _i64]
     lib.hw_igemm_parallel.restype = ctypes.c_int
     lib.hw_igemm_parallel.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
                                       ctypes.POINTER(_BSource), ctypes.c_void_p, _i64, _i64,

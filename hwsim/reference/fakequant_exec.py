@@ -40,6 +40,7 @@ from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
 from hwsim.compiler.requant import fused_act_bounds, pad_code
 from hwsim.errors import HwsimError, ModelError
 from hwsim.exact import igemm
+from hwsim.exact.accumulator import int_path
 from hwsim.exact.im2col import conv_out_size, pad_input
 from hwsim.exact.matmul import (
     blocked_matmul,
@@ -169,11 +170,13 @@ def _conv_int(x: np.ndarray, zero_point: int, w: np.ndarray, a: Mapping,
     values, by the 16-bit integer kernels (arithmetic.md §7.5) reading the codes ``x`` and
     centring them as they pack them; None where they do not apply (groups, operands wider
     than int16, a partial sum that could reach 2^31 — ``xbound`` ≥ max|x − z|)."""
-    if int(a["group"]) != 1 or not igemm.available() or not igemm.fits(-xbound, xbound):
+    if int(a["group"]) != 1 or not igemm.available():
         return None
     packed = igemm.cached_weights(w, "conv")
     m, cg, kh, kw = w.shape
-    if packed is None or cg * kh * kw * int(xbound) * packed.wmax >= 1 << 31:
+    # the engine's §7.5 bound with bias 0 in a 32-bit register: every partial sum < 2^31
+    if packed is None or not int_path(int(xbound), packed.wmax, cg * kh * kw,
+                                      np.zeros(0, dtype=np.int64), 32):
         return None
     t, left, b, r = (int(p) for p in a["pads"])
     sh, sw = (int(s) for s in a["strides"])
