@@ -44,7 +44,8 @@ from hwsim.exact.matmul import (
 )
 
 __all__ = ["PATCH_BYTES", "SEQ_ELEMENTS", "OverflowOutputs", "SequentialOutputs",
-           "overflow_candidates", "sequential_outputs", "int_path", "gemm_acc", "conv2d_acc",
+           "overflow_candidates", "sequential_outputs", "int_path", "int_weights",
+           "gemm_acc", "conv2d_acc",
            "exact_gemm_acc"]
 
 #: Largest im2col buffer built at once (images are processed in chunks below it).
@@ -189,6 +190,19 @@ def int_path(amax: int, wmax: int, k: int, bias: npt.NDArray[np.int64], bits: in
     return bmax + int(k) * int(amax) * int(wmax) <= (1 << (bits - 1)) - 1
 
 
+def int_weights(w: npt.NDArray[np.integer], kind: str, amax: int, k: int,
+                bias: npt.NDArray[np.int64], bits: int) -> igemm.PackedWeights | None:
+    """The packed (cached) weights ``w`` (:func:`hwsim.exact.igemm.cached_weights`
+    ``kind``) when the 16-bit integer kernels compute this product exactly
+    (:func:`int_path` with the weights' own max|w|), else None: the §7.4 path runs."""
+    if not igemm.available():
+        return None
+    packed = igemm.cached_weights(w, kind)
+    if packed is None or not int_path(amax, packed.wmax, k, bias, bits):
+        return None
+    return packed
+
+
 def _no_overflow(groups: int) -> OverflowOutputs:
     return OverflowOutputs(np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64),
                            np.zeros(groups, dtype=np.int64), np.full(groups, -1, dtype=np.int64))
@@ -215,14 +229,14 @@ def gemm_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
-    amax, wmax = max_abs(x), max_abs(w)
-    packed = igemm.cached_weights(w, "rows") if igemm.available() else None
-    if (x.ndim == 2 and packed is not None
-            and int_path(amax, packed.wmax, x.shape[1], b64, acc_bits)):
+    amax = max_abs(x)
+    packed = int_weights(w, "rows", amax, x.shape[1], b64, acc_bits) if x.ndim == 2 else None
+    if packed is not None:
         acc = igemm.matmul_acc(x, packed, b64)
         return acc, 0, OverflowOutputs(np.zeros((0, 2), dtype=np.int64),
                                        np.zeros(0, dtype=np.int64), np.array([0]),
                                        np.array([-1]))
+    wmax = max_abs(w)
     plan = plan_product(amax, wmax, x.shape[1])
     xf = x.astype(plan.dtype, copy=False)
     wt = w.T.astype(plan.dtype)
@@ -266,8 +280,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     p = oh * ow
     amax = max(max_abs(x), abs(int(x_zero_point))) if amax is None else int(amax)
     rows_layout = layout == "rows"
-    packed = igemm.cached_weights(w, "conv") if group == 1 and igemm.available() else None
-    if packed is not None and int_path(amax, packed.wmax, kg, b64, acc_bits):
+    packed = int_weights(w, "conv", amax, kg, b64, acc_bits) if group == 1 else None
+    if packed is not None:
         acc = np.empty((n * p, m) if rows_layout else (n, m, oh, ow), dtype=np.int64)
         igemm.conv_acc(x, packed, b64, kernel=(kh, kw), strides=strides,
                        pads=pads, dilations=dilations, offset=0, pad_value=int(x_zero_point),
@@ -358,10 +372,10 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     m, k = a.shape
     n = w.shape[1]
     amax = max_abs(a) if amax is None else int(amax)
-    wmax = max_abs(w) if wmax is None else int(wmax)
-    packed = igemm.cached_weights(w, "cols") if igemm.available() else None
-    if packed is not None and int_path(amax, wmax, k, b64, acc_bits):
+    packed = int_weights(w, "cols", amax, k, b64, acc_bits)
+    if packed is not None:
         return igemm.matmul_acc(a, packed, b64), 0, None
+    wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, k)
     wf = w.astype(plan.dtype, copy=False)
     acc = np.empty((m, n), dtype=np.int64)

@@ -40,7 +40,7 @@ from hwsim.compiler.qgraph import QGraph, QNode, TensorQ, quantize_feeds
 from hwsim.compiler.requant import fused_act_bounds, pad_code
 from hwsim.errors import HwsimError, ModelError
 from hwsim.exact import igemm
-from hwsim.exact.accumulator import int_path
+from hwsim.exact.accumulator import int_weights
 from hwsim.exact.im2col import conv_out_size, pad_input
 from hwsim.exact.matmul import (
     blocked_matmul,
@@ -170,13 +170,11 @@ def _conv_int(x: np.ndarray, zero_point: int, w: np.ndarray, a: Mapping,
     values, by the 16-bit integer kernels (arithmetic.md §7.5) reading the codes ``x`` and
     centring them as they pack them; None where they do not apply (groups, operands wider
     than int16, a partial sum that could reach 2^31 — ``xbound`` ≥ max|x − z|)."""
-    if int(a["group"]) != 1 or not igemm.available():
-        return None
-    packed = igemm.cached_weights(w, "conv")
     m, cg, kh, kw = w.shape
     # the engine's §7.5 bound with bias 0 in a 32-bit register: every partial sum < 2^31
-    if packed is None or not int_path(int(xbound), packed.wmax, cg * kh * kw,
-                                      np.zeros(0, dtype=np.int64), 32):
+    packed = (int_weights(w, "conv", int(xbound), cg * kh * kw, np.zeros(0, dtype=np.int64),
+                          32) if int(a["group"]) == 1 else None)
+    if packed is None:
         return None
     t, left, b, r = (int(p) for p in a["pads"])
     sh, sw = (int(s) for s in a["strides"])
