@@ -156,17 +156,85 @@ static inline void fill_pairs(uint32_t *dst, int64_t n, uint32_t v) {
     for (int64_t i = 0; i < n; i++) dst[i] = v;
 }
 
+/* A convolution's input as int16 pairs of consecutive channels (x - offset), padded and
+ * split by stride phase once, so that packing a block only copies contiguous runs of pairs.
+ * Padded position (r, s) (input row r - PT, column s - PL; r < Hp, s < Wp: the positions
+ * the outputs reach) of channel pair c2 of image n sits in phase (r % SH, s % SW) at
+ * (r / SH, s / SW): pl->xp[(((n * C2 + c2) * SH + r % SH) * SW + s % SW) * Hq * Wq
+ * + (r / SH) * Wq + s / SW]. Output (oh, ow) at kernel tap (kh, kw) reads padded
+ * (oh*SH + kh*DH, ow*SW + kw*DW): consecutive ow are consecutive pairs. Positions outside
+ * the input hold the padding pair; the odd last channel of an odd C is paired with itself
+ * (its weights are 0). */
+typedef struct {
+    uint32_t *xp;
+    int64_t C2, Hp, Wp, Hq, Wq, plane; /* plane: pairs per (n, c2), all phases */
+} planes_t;
+
+static void plane_geometry(const bsrc_t *b, planes_t *pl) {
+    pl->xp = NULL;
+    pl->C2 = (b->C + 1) / 2;
+    pl->Hp = (b->OH - 1) * b->SH + (b->KH - 1) * b->DH + 1;
+    pl->Wp = (b->OW - 1) * b->SW + (b->KW - 1) * b->DW + 1;
+    pl->Hq = (pl->Hp + b->SH - 1) / b->SH;
+    pl->Wq = (pl->Wp + b->SW - 1) / b->SW;
+    pl->plane = b->SH * b->SW * pl->Hq * pl->Wq;
+}
+
+/* Whether a kernel tap reaches phase ph: (k * D) % S == ph for some k < KN. */
+static int reached(int64_t ph, int64_t KN, int64_t D, int64_t S) {
+    for (int64_t k = 0; k < KN; k++)
+        if ((k * D) % S == ph) return 1;
+    return 0;
+}
+
+/* Fill planes pi in [p0, p1) (pi = n * C2 + c2); row: scratch for Wp pairs. */
+static void fill_planes(const bsrc_t *b, const planes_t *pl, int64_t p0, int64_t p1,
+                        uint32_t *row) {
+    int t = (int)b->type;
+    int64_t off = b->offset, padv = b->pad_value - b->offset;
+    uint32_t padpair = (uint32_t)(uint16_t)(int16_t)padv | (uint32_t)(uint16_t)(int16_t)padv << 16;
+    int64_t Wp = pl->Wp, Hq = pl->Hq, Wq = pl->Wq, SH = b->SH, SW = b->SW;
+    /* columns s with 0 <= s - PL < W */
+    int64_t s_lo = b->PL < 0 ? 0 : (b->PL < Wp ? b->PL : Wp);
+    int64_t s_hi = b->PL + b->W < Wp ? b->PL + b->W : Wp;
+    if (s_hi < s_lo) s_hi = s_lo;
+    for (int64_t pi = p0; pi < p1; pi++) {
+        int64_t n = pi / pl->C2, c2 = pi % pl->C2, c0 = 2 * c2, c1 = 2 * c2 + 1;
+        uint32_t *planes = pl->xp + pi * pl->plane;
+        for (int64_t r = 0; r < pl->Hp; r++) {
+            if (!reached(r % SH, b->KH, b->DH, SH)) continue;
+            uint32_t *rowbase = planes + (r % SH) * SW * Hq * Wq + (r / SH) * Wq;
+            uint32_t *dst = SW == 1 ? rowbase : row;
+            int64_t ih = r - b->PT;
+            if (ih < 0 || ih >= b->H || s_hi == s_lo) {
+                fill_pairs(dst, Wp, padpair);
+            } else {
+                fill_pairs(dst, s_lo, padpair);
+                int64_t base = n * b->sn + ih * b->W + (s_lo - b->PL);
+                int64_t i0 = base + c0 * b->sc, i1 = c1 < b->C ? base + c1 * b->sc : i0;
+                copy_pairs(dst + s_lo, b->src, t, i0, i1, 1, s_hi - s_lo, off);
+                fill_pairs(dst + s_hi, Wp - s_hi, padpair);
+            }
+            if (SW > 1)
+                for (int64_t pw = 0; pw < SW && pw < Wp; pw++) {
+                    if (!reached(pw, b->KW, b->DW, SW)) continue;
+                    uint32_t *d = rowbase + pw * Hq * Wq;
+                    for (int64_t s = pw, i = 0; s < Wp; s += SW, i++) d[i] = row[s];
+                }
+        }
+    }
+}
+
 /* Fill blk[k2][ld] (ld = the block's columns rounded up to NR) with pairs of B for columns
  * [q0, q0 + nq); columns past nq are zero. A matrix pairs consecutive k; a convolution's
  * reduction runs over (kh, kw, c) with pairs of consecutive channels (the channels padded
  * to an even count with the padding value: its weights are 0). seg: scratch for 4*nq
  * int64. */
-static void pack_block(const bsrc_t *b, int64_t q0, int64_t nq, int64_t K2, int64_t ld,
-                       uint32_t *blk, int64_t *seg) {
+static void pack_block(const bsrc_t *b, const planes_t *pl, int64_t q0, int64_t nq,
+                       int64_t K2, int64_t ld, uint32_t *blk, int64_t *seg) {
     const void *src = b->src;
     int t = (int)b->type;
-    int64_t off = b->offset, padv = b->pad_value - b->offset;
-    uint32_t padpair = (uint32_t)(uint16_t)(int16_t)padv | (uint32_t)(uint16_t)(int16_t)padv << 16;
+    int64_t off = b->offset;
     for (int64_t k2 = 0; k2 < K2; k2++)
         for (int64_t j = nq; j < ld; j++) blk[k2 * ld + j] = 0;
     if (!b->is_conv && b->sk == 1) {
@@ -191,60 +259,68 @@ static void pack_block(const bsrc_t *b, int64_t q0, int64_t nq, int64_t K2, int6
         }
         return;
     }
-    /* Runs of columns within one output row: (first column j, image n, oh, ow, length). */
-    int64_t P = b->OH * b->OW, nseg = 0;
+    /* Runs of columns within one output row: (first column j, plane offset of the run's
+     * first position at kh = kw = 0 and c2 = 0, length). */
+    int64_t P = b->OH * b->OW, nseg = 0, C2 = pl->C2, Hq = pl->Hq, Wq = pl->Wq;
+    int64_t plane = pl->plane;
     for (int64_t j = 0; j < nq;) {
         int64_t q = q0 + j, n = q / P, p = q % P, oh = p / b->OW, ow = p % b->OW;
         int64_t len = b->OW - ow < nq - j ? b->OW - ow : nq - j;
-        seg[4 * nseg] = j;
-        seg[4 * nseg + 1] = n * b->sn + (oh * b->SH - b->PT) * b->W; /* row base, before dh */
-        seg[4 * nseg + 2] = oh * b->SH - b->PT;                       /* ih before dh */
-        seg[4 * nseg + 3] = ow | (len << 32);
+        seg[3 * nseg] = j;
+        seg[3 * nseg + 1] = n * C2 * plane + oh * pl->Wq + ow;
+        seg[3 * nseg + 2] = len;
         nseg++;
         j += len;
     }
-    int64_t C2 = (b->C + 1) / 2;
     for (int64_t kh = 0; kh < b->KH; kh++) {
         for (int64_t kw = 0; kw < b->KW; kw++) {
-            int64_t dh = kh * b->DH, dw = kw * b->DW;
-            int64_t lo_num = b->PL - dw; /* valid ow >= ceil(lo_num / SW) */
-            int64_t ow_lo = lo_num <= 0 ? 0 : (lo_num + b->SW - 1) / b->SW;
-            int64_t hi_num = b->W - 1 + b->PL - dw; /* valid ow <= floor(hi_num / SW) */
-            int64_t ow_hi = hi_num < 0 ? -1 : hi_num / b->SW;
-            if (ow_hi > b->OW - 1) ow_hi = b->OW - 1;
+            int64_t r = kh * b->DH, c = kw * b->DW;
+            int64_t koff = ((r % b->SH) * b->SW + c % b->SW) * Hq * Wq + (r / b->SH) * Wq +
+                           c / b->SW;
             for (int64_t c2 = 0; c2 < C2; c2++) {
-                int64_t c0 = 2 * c2, c1 = 2 * c2 + 1;
                 uint32_t *dst = blk + ((kh * b->KW + kw) * C2 + c2) * ld;
+                const uint32_t *sp = pl->xp + c2 * plane + koff;
                 for (int64_t s = 0; s < nseg; s++) {
-                    int64_t j = seg[4 * s], ih = seg[4 * s + 2] + dh;
-                    int64_t ow = seg[4 * s + 3] & 0xffffffff, len = seg[4 * s + 3] >> 32;
-                    uint32_t *d = dst + j;
-                    int64_t a = ow_lo > ow ? ow_lo : ow;
-                    int64_t e = ow_hi < ow + len - 1 ? ow_hi : ow + len - 1;
-                    if (ih < 0 || ih >= b->H || a > e) {
-                        fill_pairs(d, len, padpair);
-                        continue;
-                    }
-                    fill_pairs(d, a - ow, padpair);
-                    int64_t base = seg[4 * s + 1] + dh * b->W + a * b->SW - b->PL + dw;
-                    int64_t i0 = base + c0 * b->sc;
-                    int64_t i1 = c1 < b->C ? base + c1 * b->sc : i0;
-                    copy_pairs(d + (a - ow), src, t, i0, i1, b->SW, e - a + 1, off);
-                    fill_pairs(d + (e + 1 - ow), ow + len - 1 - e, padpair);
+                    const uint32_t *from = sp + seg[3 * s + 1];
+                    uint32_t *d = dst + seg[3 * s];
+                    int64_t len = seg[3 * s + 2];
+                    memcpy(d, from, (size_t)len * sizeof(uint32_t));
                 }
             }
         }
     }
 }
 
+#if HW_X86
+/* dst[0..16) = src[0..16) sign-extended to int64. */
+__attribute__((target("avx2"))) static void store16_i64(int64_t *dst, const int32_t *src) {
+    __m256i lo = _mm256_loadu_si256((const __m256i *)src);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(src + 8));
+    _mm256_storeu_si256((__m256i *)dst, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(lo)));
+    _mm256_storeu_si256((__m256i *)(dst + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(lo, 1)));
+    _mm256_storeu_si256((__m256i *)(dst + 8), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(hi)));
+    _mm256_storeu_si256((__m256i *)(dst + 12), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(hi, 1)));
+}
+#endif
+
 /* Store one MR x NR tile acc[r][c] (rows m0.., columns q0..) into the output, int64
  * (out_f64 = 0) or float64 (exact: |values| < 2^31). */
 static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, int64_t q0,
                               int64_t nq, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
-                              void *out, int out_f64) {
+                              void *out, int out_f64, int simd) {
     int64_t rows = M - m0 < MR ? M - m0 : MR;
     int64_t cols = nq < NR ? nq : NR;
     int64_t n = q0 / P, p = q0 % P; /* one division per tile, then counted */
+#if HW_X86
+    if (simd && !out_f64 && s_p == 1 && cols == NR && p + NR <= P) {
+        /* a full tile within one image, positions contiguous: rows of 16 int64 */
+        int64_t *o = (int64_t *)out + n * s_n + p;
+        for (int64_t r = 0; r < rows; r++) store16_i64(o + (m0 + r) * s_m, acc[r]);
+        return;
+    }
+#else
+    (void)simd;
+#endif
     for (int64_t c = 0; c < cols; c++, p++) {
         if (p == P) {
             p = 0;
@@ -361,21 +437,18 @@ int hw_igemm_simd(void) {
     return r;
 }
 
-/* The product for columns [q0, q1). ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M
- * zero); bias[M] int64 (must fit int32, checked by the caller). The output (m, q) with
- * q = n*P + p goes to out[n*s_n + m*s_m + p*s_p] (int64, or float64 when out_f64). b: the B geometry (see bsrc_t); for a
- * matrix, pass is_conv = 0 and P = the number of columns. Returns 0, or -1 when memory
- * could not be allocated. */
-int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, const bsrc_t *b,
-             int64_t q0, int64_t q1, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
-             void *out, int64_t out_f64) {
+/* The product for columns [q0, q1) (see hw_igemm); pl: a convolution's planes. */
+static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
+                      const bsrc_t *b, const planes_t *pl, int64_t q0, int64_t q1, int64_t P,
+                      int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_f64) {
     if (q1 <= q0 || M <= 0) return 0;
     /* Columns per block: the packed block (K2 pairs x qb columns) stays near 256 KiB. */
     int64_t qb = (256 * 1024 / 4) / (K2 > 0 ? K2 : 1);
     qb = qb / NR * NR;
     if (qb < NR) qb = NR;
     if (qb > 4096) qb = 4096;
-    uint32_t *blk = (uint32_t *)malloc((size_t)(qb * (K2 > 0 ? K2 : 1)) * sizeof(uint32_t));
+    uint32_t *blk = (uint32_t *)aligned_alloc(
+        64, ((size_t)(qb * (K2 > 0 ? K2 : 1)) * sizeof(uint32_t) + 63) / 64 * 64);
     int64_t *seg = (int64_t *)malloc((size_t)(4 * qb) * sizeof(int64_t));
     if (!blk || !seg) {
         free(blk);
@@ -390,7 +463,7 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
         int64_t nq = q1 - qs < qb ? q1 - qs : qb;
         int64_t ntile = (nq + NR - 1) / NR;
         int64_t ld = ntile * NR;
-        pack_block(b, qs, nq, K2, ld, blk, seg);
+        pack_block(b, pl, qs, nq, K2, ld, blk, seg);
         /* Visit the tiles so that the output is written in its memory order: along the
          * columns q for a channel-major output, along the rows m for a position-major one
          * (each cache line of the output is then filled before it is evicted). */
@@ -411,7 +484,7 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
                     tile_c(api, bpj, K2, ld, tb, acc);
                 int64_t left = nq - j * NR;
                 store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
-                           s_m, s_p, out, (int)out_f64);
+                           s_m, s_p, out, (int)out_f64, simd);
             }
         }
     }
@@ -420,53 +493,124 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
     return 0;
 }
 
+/* Allocate a convolution's planes (pl->xp stays NULL for a matrix); -1 when out of memory. */
+static int alloc_planes(const bsrc_t *b, int64_t N, planes_t *pl) {
+    pl->xp = NULL;
+    if (!b->is_conv) return 0;
+    plane_geometry(b, pl);
+    size_t n = (size_t)(N * pl->C2 * pl->plane);
+    pl->xp = (uint32_t *)malloc((n > 0 ? n : 1) * sizeof(uint32_t));
+    return pl->xp ? 0 : -1;
+}
+
+/* The product for columns [q0, q1). ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M
+ * zero); bias[M] int64 (must fit int32, checked by the caller). The output (m, q) with
+ * q = n*P + p goes to out[n*s_n + m*s_m + p*s_p] (int64, or float64 when out_f64). b: the B
+ * geometry (see bsrc_t); for a matrix, pass is_conv = 0 and P = the number of columns.
+ * Returns 0, or -1 when memory could not be allocated. */
+int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, const bsrc_t *b,
+             int64_t q0, int64_t q1, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
+             void *out, int64_t out_f64) {
+    if (q1 <= q0 || M <= 0) return 0;
+    planes_t pl;
+    int64_t n_img = b->is_conv ? (q1 - 1) / P + 1 : 0;
+    if (alloc_planes(b, n_img, &pl)) return -1;
+    if (pl.xp) {
+        uint32_t *row = (uint32_t *)malloc((size_t)pl.Wp * sizeof(uint32_t));
+        if (!row) {
+            free(pl.xp);
+            return -1;
+        }
+        fill_planes(b, &pl, (q0 / P) * pl.C2, n_img * pl.C2, row);
+        free(row);
+    }
+    int rc = igemm_cols(ap, M, K2, bias, b, &pl, q0, q1, P, s_n, s_m, s_p, out, out_f64);
+    free(pl.xp);
+    return rc;
+}
+
 typedef struct {
     const uint32_t *ap;
     int64_t M, K2;
     const int64_t *bias;
     const bsrc_t *b;
+    const planes_t *pl;
     int64_t q0, q1, P, s_n, s_m, s_p;
     void *out;
     int64_t out_f64;
+    int64_t p0, p1; /* planes to fill first */
     int rc;
 } job_t;
 
-static void *run_job(void *arg) {
+static void *run_fill(void *arg) {
     job_t *j = (job_t *)arg;
-    j->rc = hw_igemm(j->ap, j->M, j->K2, j->bias, j->b, j->q0, j->q1, j->P, j->s_n, j->s_m,
-                     j->s_p, j->out, j->out_f64);
+    uint32_t *row = (uint32_t *)malloc((size_t)j->pl->Wp * sizeof(uint32_t));
+    if (!row) {
+        j->rc = -1;
+        return NULL;
+    }
+    fill_planes(j->b, j->pl, j->p0, j->p1, row);
+    free(row);
     return NULL;
 }
 
+static void *run_job(void *arg) {
+    job_t *j = (job_t *)arg;
+    j->rc = igemm_cols(j->ap, j->M, j->K2, j->bias, j->b, j->pl, j->q0, j->q1, j->P, j->s_n,
+                       j->s_m, j->s_p, j->out, j->out_f64);
+    return NULL;
+}
+
+/* fn(jobs[i]) for i < n: jobs 1.. on new threads, job 0 in the calling thread (a job whose
+ * thread could not start runs here too). */
+static void run_all(void *(*fn)(void *), job_t *jobs, int64_t n) {
+    enum { MAXT = 64 };
+    pthread_t tid[MAXT];
+    int started[MAXT];
+    for (int64_t i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
+    fn(&jobs[0]);
+    for (int64_t i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            fn(&jobs[i]);
+    }
+}
+
 /* hw_igemm over [0, Q) split at the given column edges (n_parts + 1 values, multiples of
- * NR inside) among n_parts threads (the calling thread takes the first part). Returns 0,
- * or -1 when a part failed to allocate its block. */
+ * NR inside) among n_parts threads (the calling thread takes the first part). A
+ * convolution's planes are filled first, split among the same threads. Returns 0, or -1
+ * when memory could not be allocated. */
 int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
                       const bsrc_t *b, const int64_t *edges, int64_t n_parts, int64_t P,
                       int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_f64) {
     enum { MAXT = 64 };
     job_t jobs[MAXT];
-    pthread_t tid[MAXT];
-    int started[MAXT];
     if (n_parts < 1) return 0;
     if (n_parts > MAXT) n_parts = MAXT;
-    for (int64_t i = 0; i < n_parts; i++) {
-        jobs[i] = (job_t){ap, M, K2, bias, b, edges[i], edges[i + 1], P, s_n, s_m, s_p, out,
-                          out_f64, 0};
-        started[i] = 0;
+    int64_t Q = edges[n_parts];
+    if (Q <= 0 || M <= 0) return 0;
+    planes_t pl;
+    int64_t n_img = b->is_conv ? (Q - 1) / P + 1 : 0;
+    if (alloc_planes(b, n_img, &pl)) return -1;
+    int64_t n_planes = n_img * pl.C2;
+    for (int64_t i = 0; i < n_parts; i++)
+        jobs[i] = (job_t){ap, M, K2, bias, b, &pl, edges[i], edges[i + 1], P, s_n, s_m, s_p,
+                          out, out_f64, n_planes * i / n_parts, n_planes * (i + 1) / n_parts, 0};
+    if (pl.xp && n_planes < n_parts) {
+        jobs[0].p0 = 0;
+        jobs[0].p1 = n_planes;
+        run_all(run_fill, jobs, 1);
+    } else if (pl.xp) {
+        run_all(run_fill, jobs, n_parts);
     }
-    for (int64_t i = 1; i < n_parts; i++)
-        started[i] = pthread_create(&tid[i], NULL, run_job, &jobs[i]) == 0;
-    run_job(&jobs[0]);
-    int rc = jobs[0].rc;
-    for (int64_t i = 1; i < n_parts; i++) {
-        if (started[i]) {
-            pthread_join(tid[i], NULL);
-        } else {
-            run_job(&jobs[i]); /* no thread: run it here */
-        }
+    int rc = 0;
+    for (int64_t i = 0; i < n_parts; i++)
         if (jobs[i].rc) rc = jobs[i].rc;
-    }
+    if (rc == 0) run_all(run_job, jobs, n_parts);
+    free(pl.xp);
+    for (int64_t i = 0; i < n_parts; i++)
+        if (jobs[i].rc) rc = jobs[i].rc;
     return rc;
 }
 
