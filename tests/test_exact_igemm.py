@@ -46,41 +46,66 @@ def force(request):
     igemm.use_portable(old)
 
 
+@pytest.fixture(params=["rows", "cols"])
+def matrix(request):
+    """Which matmul kernel runs: weights broadcast, activations packed per block (``rows``:
+    ``pack_weights(w)``), or activations broadcast, weights as the vector operand
+    (``cols``: ``pack_weights(w, matrix=True)``, the engine's choice)."""
+    return request.param == "cols"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_every_source_dtype(dtype, force):
+def test_matmul_every_source_dtype(dtype, force, matrix):
     rng = np.random.default_rng(1)
     info = np.iinfo(np.int16)
     lo, hi = (info.min, info.max) if dtype not in (np.int8, np.uint8) else \
         (np.iinfo(dtype).min, np.iinfo(dtype).max)
     if dtype == np.uint16:
         lo, hi = 0, info.max
-    for q, k, m in [(1, 1, 1), (17, 3, 7), (40, 33, 13), (5, 64, 6), (70, 129, 65)]:
+    for q, k, m in [(1, 1, 1), (17, 3, 7), (40, 33, 13), (5, 64, 6), (70, 129, 65),
+                    (7, 16, 16), (2, 5, 33)]:
         a = rng.integers(lo, hi + 1, (q, k)).astype(dtype)
         w = rng.integers(info.min, info.max + 1, (m, k))
         b = rng.integers(-(1 << 31), 1 << 31, m)
-        out = igemm.matmul_acc(a, igemm.pack_weights(w), b, force=force)
+        out = igemm.matmul_acc(a, igemm.pack_weights(w, matrix=matrix), b, force=force)
         ref = wrap32(a.astype(np.int64) @ w.T + b)
         assert np.array_equal(out, ref), (dtype, q, k, m)
 
 
-def test_extremes_wrap_modulo_2_32(force):
+def test_extremes_wrap_modulo_2_32(force, matrix):
     """All operands −2^15: every pair product is the one vpmaddwd case that wraps."""
     q, k, m = 33, 37, 11
     a = np.full((q, k), -(1 << 15), dtype=np.int16)
     w = np.full((m, k), -(1 << 15), dtype=np.int64)
     b = np.full(m, (1 << 31) - 1, dtype=np.int64)
-    out = igemm.matmul_acc(a, igemm.pack_weights(w), b, force=force)
+    out = igemm.matmul_acc(a, igemm.pack_weights(w, matrix=matrix), b, force=force)
     assert np.array_equal(out, wrap32(a.astype(np.int64) @ w.T + b))
 
 
-def test_offset_and_strided_operand():
+def test_offset_and_strided_operand(matrix):
     rng = np.random.default_rng(2)
     base = rng.integers(0, 256, (50, 90)).astype(np.uint8)
     a = base[::2, 3:80:3]  # strided rows and columns
     w = rng.integers(-128, 128, (9, a.shape[1]))
     b = rng.integers(-1000, 1000, 9)
-    out = igemm.matmul_acc(a, igemm.pack_weights(w), b, offset=128)
+    out = igemm.matmul_acc(a, igemm.pack_weights(w, matrix=matrix), b, offset=128)
     assert np.array_equal(out, (a.astype(np.int64) - 128) @ w.T + b)
+    f64 = igemm.matmul_acc(a.T.copy().T, igemm.pack_weights(w, matrix=matrix), b, offset=128,
+                           out=np.empty((a.shape[0], 9)))
+    assert np.array_equal(f64, ((a.astype(np.int64) - 128) @ w.T + b).astype(np.float64))
+
+
+@pytest.mark.parametrize("q, k, m", [(2000, 40, 70), (300, 700, 37), (49, 4608, 48),
+                                     (1, 2048, 1000), (13, 31, 200)])
+def test_matmul_blocks_and_thread_splits(q, k, m, force):
+    """Shapes that split the rows among threads in several blocks, or the column tiles
+    (few rows), with partial tiles at both ends."""
+    rng = np.random.default_rng(q + k + m)
+    a = rng.integers(0, 256, (q, k)).astype(np.uint8)
+    w = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    b = rng.integers(-10**6, 10**6, m)
+    out = igemm.matmul_acc(a, igemm.pack_weights(w, matrix=True), b, offset=7, force=force)
+    assert np.array_equal(out, (a.astype(np.int64) - 7) @ w.T.astype(np.int64) + b)
 
 
 CONV_CASES = [

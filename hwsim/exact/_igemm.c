@@ -338,9 +338,9 @@ static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, 
 
 /* Portable tile: acc = bias + sum over K2 pairs, modulo 2^32. */
 static void tile_c(const uint32_t *ap, const uint32_t *bp, int64_t K2, int64_t ld,
-                   const int32_t *bias, int32_t acc[MR][NR]) {
+                   const int32_t *bias, int bias_cols, int32_t acc[MR][NR]) {
     for (int r = 0; r < MR; r++)
-        for (int c = 0; c < NR; c++) acc[r][c] = bias[r];
+        for (int c = 0; c < NR; c++) acc[r][c] = bias_cols ? bias[c] : bias[r];
     for (int64_t k2 = 0; k2 < K2; k2++) {
         for (int r = 0; r < MR; r++) {
             uint32_t a = ap[k2 * MR + r];
@@ -358,14 +358,23 @@ static void tile_c(const uint32_t *ap, const uint32_t *bp, int64_t K2, int64_t l
 #if HW_X86
 __attribute__((target("avx2"))) static void tile_avx2(const uint32_t *ap, const uint32_t *bp,
                                                       int64_t K2, int64_t ld,
-                                                      const int32_t *bias,
+                                                      const int32_t *bias, int bias_cols,
                                                       int32_t acc[MR][NR]) {
-    __m256i c00 = _mm256_set1_epi32(bias[0]), c01 = c00;
-    __m256i c10 = _mm256_set1_epi32(bias[1]), c11 = c10;
-    __m256i c20 = _mm256_set1_epi32(bias[2]), c21 = c20;
-    __m256i c30 = _mm256_set1_epi32(bias[3]), c31 = c30;
-    __m256i c40 = _mm256_set1_epi32(bias[4]), c41 = c40;
-    __m256i c50 = _mm256_set1_epi32(bias[5]), c51 = c50;
+    /* bias per row (bias[MR]) or per column (bias[NR]) */
+    __m256i c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (bias_cols) {
+        c00 = _mm256_loadu_si256((const __m256i *)bias);
+        c01 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+        c10 = c20 = c30 = c40 = c50 = c00;
+        c11 = c21 = c31 = c41 = c51 = c01;
+    } else {
+        c00 = c01 = _mm256_set1_epi32(bias[0]);
+        c10 = c11 = _mm256_set1_epi32(bias[1]);
+        c20 = c21 = _mm256_set1_epi32(bias[2]);
+        c30 = c31 = _mm256_set1_epi32(bias[3]);
+        c40 = c41 = _mm256_set1_epi32(bias[4]);
+        c50 = c51 = _mm256_set1_epi32(bias[5]);
+    }
     for (int64_t k2 = 0; k2 < K2; k2++) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + k2 * ld));
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + k2 * ld + 8));
@@ -478,10 +487,10 @@ static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
                 const uint32_t *bpj = blk + j * NR;
 #if HW_X86
                 if (simd)
-                    tile_avx2(api, bpj, K2, ld, tb, acc);
+                    tile_avx2(api, bpj, K2, ld, tb, 0, acc);
                 else
 #endif
-                    tile_c(api, bpj, K2, ld, tb, acc);
+                    tile_c(api, bpj, K2, ld, tb, 0, acc);
                 int64_t left = nq - j * NR;
                 store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
                            s_m, s_p, out, (int)out_f64, simd);
@@ -611,6 +620,187 @@ int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
     free(pl.xp);
     for (int64_t i = 0; i < n_parts; i++)
         if (jobs[i].rc) rc = jobs[i].rc;
+    return rc;
+}
+
+/* ---- Matrix products with the activations as the broadcast operand ----
+ * out[q, m] = bias[m] + sum_k (a(k, q) - offset) * w[m, k] (mod 2^32) for a matrix source a
+ * (bsrc_t with is_conv = 0) and weights packed as wb[ceil(M/NR)][K2][NR] pairs (each tile
+ * of NR output channels contiguous, a sequential stream; channels past M zero). Rows q are
+ * packed MR at a time (A panels), the weights are read in place: a row-major [Q, M] output
+ * gets whole rows of NR columns per tile. */
+
+/* Element idx of src (type t), as an int64. */
+static inline int64_t elem(const void *src, int t, int64_t idx) {
+    switch (t) {
+    case T_I8: return ((const int8_t *)src)[idx];
+    case T_U8: return ((const uint8_t *)src)[idx];
+    case T_I16: return ((const int16_t *)src)[idx];
+    case T_U16: return ((const uint16_t *)src)[idx];
+    case T_I32: return ((const int32_t *)src)[idx];
+    case T_I64: return ((const int64_t *)src)[idx];
+    default: return (int64_t)((const double *)src)[idx];
+    }
+}
+
+static inline uint32_t pair16(int64_t v0, int64_t v1) {
+    return (uint32_t)(uint16_t)(int16_t)v0 | (uint32_t)(uint16_t)(int16_t)v1 << 16;
+}
+
+/* Pack rows [q0, q0 + nrow) of a as A panels ap[ceil(nrow/MR)][K2][MR] (rows past nrow 0). */
+static void pack_rows(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K2, uint32_t *ap) {
+    int t = (int)a->type;
+    int64_t off = a->offset, K = a->K;
+    int64_t nt = (nrow + MR - 1) / MR;
+    for (int64_t i = 0; i < nt; i++) {
+        uint32_t *panel = ap + i * K2 * MR;
+        for (int64_t r = 0; r < MR; r++) {
+            int64_t row = i * MR + r;
+            if (row >= nrow) {
+                for (int64_t k2 = 0; k2 < K2; k2++) panel[k2 * MR + r] = 0;
+                continue;
+            }
+            int64_t base = (q0 + row) * a->sq;
+            if (a->sk == 1) {
+                copy_pairs_strided(panel + r, MR, a->src, t, base, K, off);
+            } else {
+                int64_t k2 = 0;
+                for (; 2 * k2 + 1 < K; k2++)
+                    panel[k2 * MR + r] = pair16(elem(a->src, t, base + 2 * k2 * a->sk) - off,
+                                                elem(a->src, t, base + (2 * k2 + 1) * a->sk) - off);
+                if (K & 1) panel[k2 * MR + r] = pair16(elem(a->src, t, base + 2 * k2 * a->sk) - off, 0);
+            }
+        }
+    }
+}
+
+#if HW_X86
+/* dst[0..16) = src[0..16) as float64. */
+__attribute__((target("avx2"))) static void store16_f64(double *dst, const int32_t *src) {
+    for (int h = 0; h < 4; h++)
+        _mm256_storeu_pd(dst + 4 * h, _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(src + 4 * h))));
+}
+#endif
+
+/* Rows [q0, q1) x column tiles [j0, j1) of out[q * s_q + m]. */
+static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias,
+                     const bsrc_t *a, int64_t q0, int64_t q1, int64_t j0, int64_t j1,
+                     int64_t s_q, void *out, int64_t out_f64) {
+    if (q1 <= q0 || j1 <= j0) return 0;
+    /* rows per block: its A panels stay near 192 KiB (in L2 while the weight tiles stream
+     * past them) */
+    int64_t rb = (192 * 1024 / 4) / ((K2 > 0 ? K2 : 1) * MR) * MR;
+    if (rb > 1024) rb = 1024 / MR * MR;
+    if (rb < MR) rb = MR;
+    if (rb > q1 - q0) rb = (q1 - q0 + MR - 1) / MR * MR; /* a multiple of MR: whole panels */
+    uint32_t *ablk = (uint32_t *)aligned_alloc(
+        64, ((size_t)(rb * (K2 > 0 ? K2 : 1)) * sizeof(uint32_t) + 63) / 64 * 64);
+    if (!ablk) return -1;
+    int simd = use_avx2();
+    int32_t cb[NR];
+    int32_t acc[MR][NR];
+    for (int64_t qs = q0; qs < q1; qs += rb) {
+        int64_t nrow = q1 - qs < rb ? q1 - qs : rb;
+        int64_t nt = (nrow + MR - 1) / MR;
+        pack_rows(a, qs, nrow, K2, ablk);
+        for (int64_t j = j0; j < j1; j++) {
+            int64_t cols = M - j * NR < NR ? M - j * NR : NR;
+            for (int c = 0; c < NR; c++) cb[c] = c < cols ? (int32_t)bias[j * NR + c] : 0;
+            const uint32_t *bpj = wb + j * K2 * NR;
+            for (int64_t i = 0; i < nt; i++) {
+                const uint32_t *api = ablk + i * K2 * MR;
+#if HW_X86
+                if (simd)
+                    tile_avx2(api, bpj, K2, NR, cb, 1, acc);
+                else
+#endif
+                    tile_c(api, bpj, K2, NR, cb, 1, acc);
+                int64_t rows = nrow - i * MR < MR ? nrow - i * MR : MR;
+                for (int64_t r = 0; r < rows; r++) {
+                    int64_t o = (qs + i * MR + r) * s_q + j * NR;
+#if HW_X86
+                    if (simd && cols == NR) {
+                        if (out_f64)
+                            store16_f64((double *)out + o, acc[r]);
+                        else
+                            store16_i64((int64_t *)out + o, acc[r]);
+                        continue;
+                    }
+#endif
+                    for (int64_t c = 0; c < cols; c++) {
+                        if (out_f64)
+                            ((double *)out)[o + c] = (double)acc[r][c];
+                        else
+                            ((int64_t *)out)[o + c] = (int64_t)acc[r][c];
+                    }
+                }
+            }
+        }
+    }
+    free(ablk);
+    return 0;
+}
+
+typedef struct {
+    const uint32_t *wb;
+    int64_t M, K2;
+    const int64_t *bias;
+    const bsrc_t *a;
+    int64_t q0, q1, j0, j1, s_q;
+    void *out;
+    int64_t out_f64;
+    int rc;
+} rjob_t;
+
+static void *run_rjob(void *arg) {
+    rjob_t *j = (rjob_t *)arg;
+    j->rc = rows_part(j->wb, j->M, j->K2, j->bias, j->a, j->q0, j->q1, j->j0, j->j1,
+                      j->s_q, j->out, j->out_f64);
+    return NULL;
+}
+
+/* out[q * s_q + m] (int64, or float64 when out_f64) for q < Q, m < M; wb: the weight pairs
+ * [ceil(M/NR)][K2][NR]. The work is split among n_parts threads (the calling
+ * thread takes the first part): by rows when there are many, else by column tiles. Returns
+ * 0, or -1 when memory could not be allocated. */
+int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias,
+                  const bsrc_t *a, int64_t Q, int64_t n_parts, int64_t s_q, void *out,
+                  int64_t out_f64) {
+    enum { MAXT = 64 };
+    rjob_t jobs[MAXT];
+    pthread_t tid[MAXT];
+    int started[MAXT];
+    if (Q <= 0 || M <= 0) return 0;
+    int64_t ntj = (M + NR - 1) / NR, nrt = (Q + MR - 1) / MR;
+    if (n_parts < 1) n_parts = 1;
+    if (n_parts > MAXT) n_parts = MAXT;
+    /* by rows when each part gets several row blocks' worth, else by column tiles */
+    int by_rows = nrt >= 8 * n_parts || ntj < n_parts;
+    int64_t units = by_rows ? nrt : ntj;
+    if (n_parts > units) n_parts = units;
+    for (int64_t i = 0; i < n_parts; i++) {
+        int64_t u0 = units * i / n_parts, u1 = units * (i + 1) / n_parts;
+        int64_t q0 = 0, q1 = Q, j0 = 0, j1 = ntj;
+        if (by_rows) {
+            q0 = u0 * MR;
+            q1 = u1 * MR < Q ? u1 * MR : Q;
+        } else {
+            j0 = u0;
+            j1 = u1;
+        }
+        jobs[i] = (rjob_t){wb, M, K2, bias, a, q0, q1, j0, j1, s_q, out, out_f64, 0};
+    }
+    for (int64_t i = 1; i < n_parts; i++)
+        started[i] = pthread_create(&tid[i], NULL, run_rjob, &jobs[i]) == 0;
+    run_rjob(&jobs[0]);
+    int rc = jobs[0].rc;
+    for (int64_t i = 1; i < n_parts; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            run_rjob(&jobs[i]);
+        if (jobs[i].rc) rc = jobs[i].rc;
+    }
     return rc;
 }
 

@@ -2,17 +2,17 @@
 
 The C kernels of :mod:`hwsim.exact._igemm` compute ``bias[m] + Σ_k A[m, k]·B[k, q]`` modulo
 2^32 from int16 operands — pairs of products with the AVX2 instruction ``vpmaddwd`` where
-the CPU has it, portable C elsewhere — and pack the B operand themselves, block by block,
-straight from a convolution's NCHW input (padding included) or from a strided matrix, so no
-patch matrix is built. A result is exact when its true value lies in the int32 range, which
+the CPU has it, portable C elsewhere — and pack the activations themselves, block by block:
+a convolution's NCHW input through padded pair planes (padding included), a strided
+matrix's rows directly, so no patch matrix is built. A result is exact when its true value lies in the int32 range, which
 the callers guarantee for every output they keep (§7.5): the accumulator is at most 32 bits,
 and outputs whose bound ``|bias| + Σ|a|·|w|`` exceeds it are recomputed step by step anyway.
 
 :func:`available` says whether the kernels can be used (extension built, vector unit
-present); :func:`fits` whether operands fit; :func:`pack_weights` prepares the A operand
-once per layer; :func:`conv_acc` and :func:`matmul_acc` run the product, split along the
-columns among :func:`hwsim.exact.matmul.threads` threads started by the C code (ctypes
-releases the GIL for the call).
+present); :func:`fits` whether operands fit; :func:`pack_weights` prepares the weights
+once per layer; :func:`conv_acc` and :func:`matmul_acc` run the product, split among
+:func:`hwsim.exact.matmul.threads` threads started by the C code (ctypes releases the GIL
+for the call).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hwsim.errors import HwsimError
+from hwsim.exact.matmul import threads
 
 __all__ = ["MR", "INT16_MIN", "INT16_MAX", "PackedWeights", "available", "set_enabled",
            "use_portable", "simd", "fits", "pack_weights", "pack_conv_weights",
@@ -37,6 +38,8 @@ MR = 6
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 #: Columns per thread below which one thread does the whole product.
 _MIN_COLS_PER_THREAD = 64
+#: Multiply-adds below which :func:`matmul_acc` runs in the calling thread only.
+_MIN_MACS_PER_CALL_THREADS = 1 << 20
 #: Element types of the B source array, as the C code numbers them.
 _TYPES = {np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int16): 2,
           np.dtype(np.uint16): 3, np.dtype(np.int32): 4, np.dtype(np.int64): 5,
@@ -66,6 +69,10 @@ def _load() -> ctypes.CDLL | None:
     lib.hw_igemm_parallel.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
                                       ctypes.POINTER(_BSource), ctypes.c_void_p, _i64, _i64,
                                       _i64, _i64, _i64, ctypes.c_void_p, _i64]
+    lib.hw_igemm_rows.restype = ctypes.c_int
+    lib.hw_igemm_rows.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
+                                  ctypes.POINTER(_BSource), _i64, _i64, _i64, ctypes.c_void_p,
+                                  _i64]
     lib.hw_igemm_simd.restype = ctypes.c_int
     lib.hw_bsrc_size.restype = _i64
     lib.hw_igemm_portable.restype = ctypes.c_int
@@ -115,23 +122,31 @@ def fits(lo: int, hi: int) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class PackedWeights:
-    """The A operand ``w[M, K]`` as the kernel reads it: int16 pairs of consecutive k
-    (K padded to even with 0) in tiles of :data:`MR` rows (rows past M are 0),
-    ``[ceil(M/MR), K/2, MR]`` uint32."""
+    """The weights ``w[M, K]`` as the kernels read them: int16 pairs of consecutive k
+    (K padded to even with 0). ``data``: the broadcast operand of a convolution, in tiles
+    of :data:`MR` rows (rows past M are 0), ``[ceil(M/MR), K/2, MR]`` uint32. ``cols``
+    (matrix products only): the vector operand in tiles of 16 output channels, each
+    tile's pairs contiguous, ``[ceil(M/16), K/2, 16]`` uint32 (channels past M are 0)."""
 
     data: npt.NDArray[np.uint32]
     rows: int
     k: int
     #: max |w| (0 for no weights)
     wmax: int = 0
+    cols: npt.NDArray[np.uint32] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes + (0 if self.cols is None else self.cols.nbytes)
 
     @property
     def k2(self) -> int:
         return (self.k + 1) // 2
 
 
-def pack_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
-    """Pack integer weights ``w[M, K]`` (every value in int16: check with :func:`fits`)."""
+def pack_weights(w: npt.NDArray[np.integer], *, matrix: bool = False) -> PackedWeights:
+    """Pack integer weights ``w[M, K]`` (every value in int16: check with :func:`fits`);
+    ``matrix``: also as the vector operand of :func:`matmul_acc`."""
     w = np.asarray(w)
     m, k = w.shape
     mt = -(-m // MR)
@@ -141,7 +156,13 @@ def pack_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
     if np.little_endian is False:  # pragma: no cover - no big-endian machine here
         raise HwsimError("integer product kernels: big-endian machines are not supported")
     data = np.ascontiguousarray(pairs.reshape(mt, MR, -1).transpose(0, 2, 1))
-    return PackedWeights(data, m, k, int(np.abs(w16).max()) if w16.size else 0)
+    cols = None
+    if matrix:
+        ntj = -(-m // 16)
+        cols = np.zeros((ntj * 16, pairs.shape[1]), dtype=np.uint32)
+        cols[:m] = pairs[:m]
+        cols = np.ascontiguousarray(cols.reshape(ntj, 16, -1).transpose(0, 2, 1))
+    return PackedWeights(data, m, k, int(np.abs(w16).max()) if w16.size else 0, cols)
 
 
 def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
@@ -194,7 +215,7 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
     if not fits(lo, hi):
         return None
     packed = (pack_conv_weights(wa) if kind == "conv"
-              else pack_weights(wa.T if kind == "cols" else wa))
+              else pack_weights(wa.T if kind == "cols" else wa, matrix=True))
     try:
         ref = weakref.ref(w, lambda _r, k=key: _DEAD.append(k))
     except TypeError:  # not weak-referenceable (e.g. a list): not cached
@@ -204,10 +225,10 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
         _purge()
         _CACHE[key] = entry
         _CACHE.move_to_end(key)
-        total = sum(e[2].nbytes + e[3].data.nbytes for e in _CACHE.values())
+        total = sum(e[2].nbytes + e[3].nbytes for e in _CACHE.values())
         while total > CACHE_BYTES and len(_CACHE) > 1:
             _, old = _CACHE.popitem(last=False)
-            total -= old[2].nbytes + old[3].data.nbytes
+            total -= old[2].nbytes + old[3].nbytes
     return packed
 
 
@@ -228,17 +249,22 @@ def _source(arr: npt.NDArray) -> npt.NDArray:
     return arr
 
 
-def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: int, p: int,
-         strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool) -> None:
+def _check_run(pw: PackedWeights, bias: npt.NDArray[np.int64], out: npt.NDArray,
+               force: bool) -> npt.NDArray[np.int64]:
+    """The bias as a contiguous int64 array, after checking that the kernels can run."""
     if _LIB is None or not (force or simd()):
         raise HwsimError("integer product kernels are not available on this machine")
-    from hwsim.exact.matmul import threads
-
     b = np.ascontiguousarray(bias, dtype=np.int64)
     if b.shape != (pw.rows,):
         raise HwsimError(f"bias: expected {pw.rows} values, got shape {b.shape}")
     if out.dtype not in (np.int64, np.float64):
         raise HwsimError(f"out: expected an int64 or float64 array, got {out.dtype}")
+    return b
+
+
+def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: int, p: int,
+         strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool) -> None:
+    b = _check_run(pw, bias, out, force)
     n_threads = max(1, min(threads(), cols // _MIN_COLS_PER_THREAD))
     edges = np.linspace(0, cols, n_threads + 1).astype(np.int64)
     # Columns split at multiples of 16 keep whole tiles in one thread.
@@ -300,5 +326,15 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
     src = _BSource(src=a.ctypes.data, type=_TYPES[a.dtype], is_conv=0,
                    sk=a.strides[1] // item, sq=a.strides[0] // item, offset=int(offset),
                    pad_value=0, K=k)
-    _run(pw, bias, src, q, max(q, 1), (0, 1, pw.rows), out, force)
+    if pw.cols is None or out.shape != (q, pw.rows) or not out.flags.c_contiguous:
+        _run(pw, bias, src, q, max(q, 1), (0, 1, pw.rows), out, force)
+        return out
+    # rows of a broadcast, the weights as the vector operand: whole output rows per tile
+    b = _check_run(pw, bias, out, force)
+    n_threads = threads() if q * pw.rows * pw.k >= _MIN_MACS_PER_CALL_THREADS else 1
+    rc = _LIB.hw_igemm_rows(pw.cols.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
+                            ctypes.byref(src), q, n_threads, pw.rows, out.ctypes.data,
+                            int(out.dtype == np.float64))
+    if rc != 0:
+        raise MemoryError("integer product kernel: out of memory for a packing block")
     return out
