@@ -804,6 +804,12 @@ int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias
     return rc;
 }
 
+/* 1 when the n bytes at a and b are equal (the weight cache's check that an array still
+ * holds the values it was packed from). */
+int hw_memeq(const void *a, const void *b, int64_t n) {
+    return n <= 0 || memcmp(a, b, (size_t)n) == 0;
+}
+
 /* Offsets of the fields of bsrc_t, for the ctypes mirror to check its layout. */
 int64_t hw_bsrc_size(void) { return (int64_t)sizeof(bsrc_t); }
 

@@ -73,6 +73,8 @@ def _load() -> ctypes.CDLL | None:
     lib.hw_igemm_rows.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
                                   ctypes.POINTER(_BSource), _i64, _i64, _i64, ctypes.c_void_p,
                                   _i64]
+    lib.hw_memeq.restype = ctypes.c_int
+    lib.hw_memeq.argtypes = [ctypes.c_void_p, ctypes.c_void_p, _i64]
     lib.hw_igemm_simd.restype = ctypes.c_int
     lib.hw_bsrc_size.restype = _i64
     lib.hw_igemm_portable.restype = ctypes.c_int
@@ -205,7 +207,7 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
     if hit is not None:
         ref, hit_kind, copy, packed = hit
         if (ref() is w and hit_kind == kind and copy.shape == w.shape
-                and copy.dtype == w.dtype and np.array_equal(copy, w)):
+                and copy.dtype == w.dtype and _same_values(copy, w)):
             return packed
     wa = np.asarray(w)
     if wa.size and not (wa.dtype.kind in "iu" or np.all(np.mod(wa, 1) == 0)):
@@ -230,6 +232,15 @@ def cached_weights(w: npt.NDArray[np.integer], kind: str) -> PackedWeights | Non
             _, old = _CACHE.popitem(last=False)
             total -= old[2].nbytes + old[3].nbytes
     return packed
+
+
+def _same_values(copy: npt.NDArray, w: npt.NDArray) -> bool:
+    """``w`` (same shape and dtype as ``copy``) holds the values of ``copy``: a byte
+    comparison for a contiguous ``w`` (bytes equal implies values equal; a ``-0.0`` that
+    became ``0.0`` only costs a repacking), else :func:`numpy.array_equal`."""
+    if _LIB is not None and w.flags.c_contiguous and copy.flags.c_contiguous:
+        return bool(_LIB.hw_memeq(copy.ctypes.data, w.ctypes.data, copy.nbytes))
+    return bool(np.array_equal(copy, w))
 
 
 def _purge() -> None:
