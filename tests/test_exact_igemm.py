@@ -104,8 +104,13 @@ def test_matmul_blocks_and_thread_splits(q, k, m, force):
     a = rng.integers(0, 256, (q, k)).astype(np.uint8)
     w = rng.integers(-128, 128, (m, k)).astype(np.int8)
     b = rng.integers(-10**6, 10**6, m)
-    out = igemm.matmul_acc(a, igemm.pack_weights(w, matrix=True), b, offset=7, force=force)
-    assert np.array_equal(out, (a.astype(np.int64) - 7) @ w.T.astype(np.int64) + b)
+    pw = igemm.pack_weights(w, matrix=True)
+    out = igemm.matmul_acc(a, pw, b, offset=7, force=force)
+    want = (a.astype(np.int64) - 7) @ w.T.astype(np.int64) + b
+    assert np.array_equal(out, want)
+    out32 = igemm.matmul_acc(a, pw, b, offset=7, force=force,
+                             out=np.empty((q, m), dtype=np.int32))
+    assert out32.dtype == np.int32 and np.array_equal(out32, want)
 
 
 CONV_CASES = [
@@ -142,6 +147,17 @@ def test_conv_geometries(case, force):
                    strides=s, pads=p, dilations=d, offset=0, pad_value=-7, out=rows,
                    out_strides=(oh * ow * m, 1, m), oh=oh, ow=ow, force=force)
     assert np.array_equal(rows, ref.transpose(0, 2, 1).reshape(-1, m))
+    # int32 outputs (the register itself), both layouts
+    out32 = np.empty((n, m, oh * ow), dtype=np.int32)
+    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
+                   dilations=d, offset=0, pad_value=-7, out=out32,
+                   out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=force)
+    assert np.array_equal(out32, ref)
+    rows32 = np.empty((n * oh * ow, m), dtype=np.int32)
+    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
+                   dilations=d, offset=0, pad_value=-7, out=rows32,
+                   out_strides=(oh * ow * m, 1, m), oh=oh, ow=ow, force=force)
+    assert np.array_equal(rows32, ref.transpose(0, 2, 1).reshape(-1, m))
     xc = x.astype(np.float64) + 7.0  # centred on z = −7: padding (real 0) is 0
     f64 = np.empty((n, m, oh * ow))
     igemm.conv_acc(xc, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,

@@ -200,3 +200,25 @@ def test_other_activation_formats_exact(act_dtype: str, op: str) -> None:
     qg = quantize_static(_graph(op), CALIB, QuantizeConfig(act_dtype=act_dtype))
     assert all(t.dtype == act_dtype for t in qg.tensors.values())
     assert _compare(qg, EVAL, layerwise=False)[1:] == (0, 0)
+
+
+def test_accumulators_read_as_int64_whatever_they_are_kept_as() -> None:
+    """The golden model keeps the int32 registers of kernel-computed convs as int32
+    (arithmetic.md §7.5) but hands every accumulator out as int64, equal to the literal
+    §7 loops."""
+    from hwsim.reference import golden_ops
+
+    qg = quantize_static(_graph("conv_relu"), CALIB, QuantizeConfig())
+    x = EVAL[:4]
+    res = run_golden(qg, {"x": x})
+    node = next(n for n in qg.nodes if n.op == "conv")
+    acc = res.accumulators[node.name]
+    assert acc.dtype == np.int64 and len(res.accumulators) == 1
+    assert list(res.accumulators) == [node.name]
+    a = node.attrs
+    want, _ = golden_ops.conv2d_acc_literal(
+        res.codes[node.inputs[0]], node.arrays["weight"], node.arrays["bias"],
+        x_zero_point=res.tensors[node.inputs[0]].zero_point, strides=tuple(a["strides"]),
+        pads=tuple(a["pads"]), dilations=tuple(a["dilations"]), group=int(a["group"]),
+        acc_bits=qg.acc_bits, policy=qg.acc_overflow)
+    np.testing.assert_array_equal(acc, want)

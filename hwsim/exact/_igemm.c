@@ -303,19 +303,56 @@ __attribute__((target("avx2"))) static void store16_i64(int64_t *dst, const int3
 }
 #endif
 
-/* Store one MR x NR tile acc[r][c] (rows m0.., columns q0..) into the output, int64
- * (out_f64 = 0) or float64 (exact: |values| < 2^31). */
+#if HW_X86
+/* dst[0..16) = src[0..16) as float64. */
+__attribute__((target("avx2"))) static void store16_f64(double *dst, const int32_t *src) {
+    for (int h = 0; h < 4; h++)
+        _mm256_storeu_pd(dst + 4 * h, _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(src + 4 * h))));
+}
+#endif
+
+/* Output element types (the out_type argument of the entry points). */
+enum { OUT_I64 = 0, OUT_F64 = 1, OUT_I32 = 2 };
+
+/* out[i] = v as the output type (float64 exact: |v| < 2^31). */
+static inline void put(void *out, int64_t i, int32_t v, int type) {
+    if (type == OUT_F64)
+        ((double *)out)[i] = (double)v;
+    else if (type == OUT_I32)
+        ((int32_t *)out)[i] = v;
+    else
+        ((int64_t *)out)[i] = (int64_t)v;
+}
+
+#if HW_X86
+/* out[o .. o + 16) = v[0 .. 16) as the output type. */
+__attribute__((target("avx2"))) static void store16(void *out, int64_t o, const int32_t *v,
+                                                    int type) {
+    if (type == OUT_F64) {
+        store16_f64((double *)out + o, v);
+    } else if (type == OUT_I32) {
+        _mm256_storeu_si256((__m256i *)((int32_t *)out + o), _mm256_loadu_si256((const __m256i *)v));
+        _mm256_storeu_si256((__m256i *)((int32_t *)out + o + 8),
+                            _mm256_loadu_si256((const __m256i *)(v + 8)));
+    } else {
+        store16_i64((int64_t *)out + o, v);
+    }
+}
+#endif
+
+/* Store one MR x NR tile acc[r][c] (rows m0.., columns q0..) into the output, of type
+ * out_type (OUT_I64, OUT_F64 or OUT_I32). */
 static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, int64_t q0,
                               int64_t nq, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
-                              void *out, int out_f64, int simd) {
+                              void *out, int out_type, int simd) {
     int64_t rows = M - m0 < MR ? M - m0 : MR;
     int64_t cols = nq < NR ? nq : NR;
     int64_t n = q0 / P, p = q0 % P; /* one division per tile, then counted */
 #if HW_X86
-    if (simd && !out_f64 && s_p == 1 && cols == NR && p + NR <= P) {
-        /* a full tile within one image, positions contiguous: rows of 16 int64 */
-        int64_t *o = (int64_t *)out + n * s_n + p;
-        for (int64_t r = 0; r < rows; r++) store16_i64(o + (m0 + r) * s_m, acc[r]);
+    if (simd && s_p == 1 && cols == NR && p + NR <= P) {
+        /* a full tile within one image, positions contiguous: rows of 16 values */
+        int64_t o = n * s_n + p;
+        for (int64_t r = 0; r < rows; r++) store16(out, o + (m0 + r) * s_m, acc[r], out_type);
         return;
     }
 #else
@@ -327,12 +364,7 @@ static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, 
             n++;
         }
         int64_t base = n * s_n + p * s_p;
-        if (out_f64)
-            for (int64_t r = 0; r < rows; r++)
-                ((double *)out)[base + (m0 + r) * s_m] = (double)acc[r][c];
-        else
-            for (int64_t r = 0; r < rows; r++)
-                ((int64_t *)out)[base + (m0 + r) * s_m] = (int64_t)acc[r][c];
+        for (int64_t r = 0; r < rows; r++) put(out, base + (m0 + r) * s_m, acc[r][c], out_type);
     }
 }
 
@@ -449,7 +481,7 @@ int hw_igemm_simd(void) {
 /* The product for columns [q0, q1) (see hw_igemm); pl: a convolution's planes. */
 static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
                       const bsrc_t *b, const planes_t *pl, int64_t q0, int64_t q1, int64_t P,
-                      int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_f64) {
+                      int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_type) {
     if (q1 <= q0 || M <= 0) return 0;
     /* Columns per block: the packed block (K2 pairs x qb columns) stays near 256 KiB. */
     int64_t qb = (256 * 1024 / 4) / (K2 > 0 ? K2 : 1);
@@ -475,8 +507,10 @@ static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
         pack_block(b, pl, qs, nq, K2, ld, blk, seg);
         /* Visit the tiles so that the output is written in its memory order: along the
          * columns q for a channel-major output, along the rows m for a position-major one
-         * (each cache line of the output is then filled before it is evicted). */
-        int rows_major = s_m == 1 && s_p != 1;
+         * (each cache line of the output is then filled before it is evicted). For long
+         * reductions (a tile's column strip no longer fits L1 either way), keep a column
+         * strip and stream the weight panels past it (fewer bytes per step from L2). */
+        int rows_major = (s_m == 1 && s_p != 1) || K2 >= 512;
         int64_t outer = rows_major ? ntile : mt, inner = rows_major ? mt : ntile;
         for (int64_t u = 0; u < outer; u++) {
             for (int64_t v = 0; v < inner; v++) {
@@ -493,7 +527,7 @@ static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
                     tile_c(api, bpj, K2, ld, tb, 0, acc);
                 int64_t left = nq - j * NR;
                 store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
-                           s_m, s_p, out, (int)out_f64, simd);
+                           s_m, s_p, out, (int)out_type, simd);
             }
         }
     }
@@ -514,12 +548,13 @@ static int alloc_planes(const bsrc_t *b, int64_t N, planes_t *pl) {
 
 /* The product for columns [q0, q1). ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M
  * zero); bias[M] int64 (must fit int32, checked by the caller). The output (m, q) with
- * q = n*P + p goes to out[n*s_n + m*s_m + p*s_p] (int64, or float64 when out_f64). b: the B
+ * q = n*P + p goes to out[n*s_n + m*s_m + p*s_p], of type out_type (OUT_I64, OUT_F64 or
+ * OUT_I32). b: the B
  * geometry (see bsrc_t); for a matrix, pass is_conv = 0 and P = the number of columns.
  * Returns 0, or -1 when memory could not be allocated. */
 int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, const bsrc_t *b,
              int64_t q0, int64_t q1, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
-             void *out, int64_t out_f64) {
+             void *out, int64_t out_type) {
     if (q1 <= q0 || M <= 0) return 0;
     planes_t pl;
     int64_t n_img = b->is_conv ? (q1 - 1) / P + 1 : 0;
@@ -533,7 +568,7 @@ int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, con
         fill_planes(b, &pl, (q0 / P) * pl.C2, n_img * pl.C2, row);
         free(row);
     }
-    int rc = igemm_cols(ap, M, K2, bias, b, &pl, q0, q1, P, s_n, s_m, s_p, out, out_f64);
+    int rc = igemm_cols(ap, M, K2, bias, b, &pl, q0, q1, P, s_n, s_m, s_p, out, out_type);
     free(pl.xp);
     return rc;
 }
@@ -546,7 +581,7 @@ typedef struct {
     const planes_t *pl;
     int64_t q0, q1, P, s_n, s_m, s_p;
     void *out;
-    int64_t out_f64;
+    int64_t out_type;
     int64_t p0, p1; /* planes to fill first */
     int rc;
 } job_t;
@@ -566,7 +601,7 @@ static void *run_fill(void *arg) {
 static void *run_job(void *arg) {
     job_t *j = (job_t *)arg;
     j->rc = igemm_cols(j->ap, j->M, j->K2, j->bias, j->b, j->pl, j->q0, j->q1, j->P, j->s_n,
-                       j->s_m, j->s_p, j->out, j->out_f64);
+                       j->s_m, j->s_p, j->out, j->out_type);
     return NULL;
 }
 
@@ -592,7 +627,7 @@ static void run_all(void *(*fn)(void *), job_t *jobs, int64_t n) {
  * when memory could not be allocated. */
 int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
                       const bsrc_t *b, const int64_t *edges, int64_t n_parts, int64_t P,
-                      int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_f64) {
+                      int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_type) {
     enum { MAXT = 64 };
     job_t jobs[MAXT];
     if (n_parts < 1) return 0;
@@ -605,7 +640,7 @@ int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
     int64_t n_planes = n_img * pl.C2;
     for (int64_t i = 0; i < n_parts; i++)
         jobs[i] = (job_t){ap, M, K2, bias, b, &pl, edges[i], edges[i + 1], P, s_n, s_m, s_p,
-                          out, out_f64, n_planes * i / n_parts, n_planes * (i + 1) / n_parts, 0};
+                          out, out_type, n_planes * i / n_parts, n_planes * (i + 1) / n_parts, 0};
     if (pl.xp && n_planes < n_parts) {
         jobs[0].p0 = 0;
         jobs[0].p1 = n_planes;
@@ -674,18 +709,10 @@ static void pack_rows(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K2, uin
     }
 }
 
-#if HW_X86
-/* dst[0..16) = src[0..16) as float64. */
-__attribute__((target("avx2"))) static void store16_f64(double *dst, const int32_t *src) {
-    for (int h = 0; h < 4; h++)
-        _mm256_storeu_pd(dst + 4 * h, _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(src + 4 * h))));
-}
-#endif
-
 /* Rows [q0, q1) x column tiles [j0, j1) of out[q * s_q + m]. */
 static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias,
                      const bsrc_t *a, int64_t q0, int64_t q1, int64_t j0, int64_t j1,
-                     int64_t s_q, void *out, int64_t out_f64) {
+                     int64_t s_q, void *out, int64_t out_type) {
     if (q1 <= q0 || j1 <= j0) return 0;
     /* rows per block: its A panels stay near 192 KiB (in L2 while the weight tiles stream
      * past them) */
@@ -720,19 +747,11 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *b
                     int64_t o = (qs + i * MR + r) * s_q + j * NR;
 #if HW_X86
                     if (simd && cols == NR) {
-                        if (out_f64)
-                            store16_f64((double *)out + o, acc[r]);
-                        else
-                            store16_i64((int64_t *)out + o, acc[r]);
+                        store16(out, o, acc[r], (int)out_type);
                         continue;
                     }
 #endif
-                    for (int64_t c = 0; c < cols; c++) {
-                        if (out_f64)
-                            ((double *)out)[o + c] = (double)acc[r][c];
-                        else
-                            ((int64_t *)out)[o + c] = (int64_t)acc[r][c];
-                    }
+                    for (int64_t c = 0; c < cols; c++) put(out, o + c, acc[r][c], (int)out_type);
                 }
             }
         }
@@ -748,24 +767,24 @@ typedef struct {
     const bsrc_t *a;
     int64_t q0, q1, j0, j1, s_q;
     void *out;
-    int64_t out_f64;
+    int64_t out_type;
     int rc;
 } rjob_t;
 
 static void *run_rjob(void *arg) {
     rjob_t *j = (rjob_t *)arg;
     j->rc = rows_part(j->wb, j->M, j->K2, j->bias, j->a, j->q0, j->q1, j->j0, j->j1,
-                      j->s_q, j->out, j->out_f64);
+                      j->s_q, j->out, j->out_type);
     return NULL;
 }
 
-/* out[q * s_q + m] (int64, or float64 when out_f64) for q < Q, m < M; wb: the weight pairs
+/* out[q * s_q + m] (of type out_type: OUT_I64, OUT_F64 or OUT_I32) for q < Q, m < M; wb: the weight pairs
  * [ceil(M/NR)][K2][NR]. The work is split among n_parts threads (the calling
  * thread takes the first part): by rows when there are many, else by column tiles. Returns
  * 0, or -1 when memory could not be allocated. */
 int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias,
                   const bsrc_t *a, int64_t Q, int64_t n_parts, int64_t s_q, void *out,
-                  int64_t out_f64) {
+                  int64_t out_type) {
     enum { MAXT = 64 };
     rjob_t jobs[MAXT];
     pthread_t tid[MAXT];
@@ -788,7 +807,7 @@ int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias
             j0 = u0;
             j1 = u1;
         }
-        jobs[i] = (rjob_t){wb, M, K2, bias, a, q0, q1, j0, j1, s_q, out, out_f64, 0};
+        jobs[i] = (rjob_t){wb, M, K2, bias, a, q0, q1, j0, j1, s_q, out, out_type, 0};
     }
     for (int64_t i = 1; i < n_parts; i++)
         started[i] = pthread_create(&tid[i], NULL, run_rjob, &jobs[i]) == 0;

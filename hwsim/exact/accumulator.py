@@ -255,8 +255,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
                bias: npt.NDArray[np.integer], *, x_zero_point: int,
                strides: tuple[int, int], pads: tuple[int, int, int, int],
                dilations: tuple[int, int], group: int, acc_bits: int, policy: str,
-               layout: str = "nchw", amax: int | None = None, wmax: int | None = None
-               ) -> tuple[npt.NDArray[np.int64], int, OverflowOutputs]:
+               layout: str = "nchw", amax: int | None = None, wmax: int | None = None,
+               narrow: bool = False) -> tuple[npt.NDArray[np.integer], int, OverflowOutputs]:
     """§7 accumulators of a 2-D convolution, ``acc[n, m, oh, ow] = bias[m] + Σ_k w·x`` with
     ``k = (ci, kh, kw)`` within the group and padding = ``x_zero_point`` (§7.2, §7.3).
 
@@ -267,7 +267,10 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     events (``index`` rows (n, m, oh, ow)). ``layout="rows"`` returns the accumulators as
     the lowered GEMM's ``[N·OH·OW, M]`` (rows (n, oh, ow), cycle_model.md §C1) instead of
     NCHW, computed in that orientation (no transposition of the result). ``amax`` /
-    ``wmax``: max |x| (padding value included) / max |w| when the caller knows them."""
+    ``wmax``: max |x| (padding value included) / max |w| when the caller knows them.
+    ``narrow``: where the 16-bit kernels compute the layer (§7.5: its accumulators are
+    int32 registers, every value in range), return them as int32, half the memory traffic
+    of int64 (same values)."""
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -282,7 +285,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     rows_layout = layout == "rows"
     packed = int_weights(w, "conv", amax, kg, b64, acc_bits) if group == 1 else None
     if packed is not None:
-        acc = np.empty((n * p, m) if rows_layout else (n, m, oh, ow), dtype=np.int64)
+        acc = np.empty((n * p, m) if rows_layout else (n, m, oh, ow),
+                       dtype=np.int32 if narrow else np.int64)
         igemm.conv_acc(x, packed, b64, kernel=(kh, kw), strides=strides,
                        pads=pads, dilations=dilations, offset=0, pad_value=int(x_zero_point),
                        out=acc, out_strides=(p * m, 1, m) if rows_layout else (m * p, p, 1),

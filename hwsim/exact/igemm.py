@@ -45,6 +45,9 @@ _TYPES = {np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int16): 2,
           np.dtype(np.uint16): 3, np.dtype(np.int32): 4, np.dtype(np.int64): 5,
           np.dtype(np.float64): 6}
 
+#: Output element types, as the C code numbers them (int32: the register itself).
+_OUT_TYPES = {np.dtype(np.int64): 0, np.dtype(np.float64): 1, np.dtype(np.int32): 2}
+
 _i64 = ctypes.c_int64
 
 
@@ -268,8 +271,8 @@ def _check_run(pw: PackedWeights, bias: npt.NDArray[np.int64], out: npt.NDArray,
     b = np.ascontiguousarray(bias, dtype=np.int64)
     if b.shape != (pw.rows,):
         raise HwsimError(f"bias: expected {pw.rows} values, got shape {b.shape}")
-    if out.dtype not in (np.int64, np.float64):
-        raise HwsimError(f"out: expected an int64 or float64 array, got {out.dtype}")
+    if out.dtype not in _OUT_TYPES:
+        raise HwsimError(f"out: expected an int64, int32 or float64 array, got {out.dtype}")
     return b
 
 
@@ -284,7 +287,7 @@ def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: in
     # The C code starts the threads (ctypes releases the GIL for the whole call).
     rc = _LIB.hw_igemm_parallel(pw.data.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
                                 ctypes.byref(src), edges.ctypes.data, n_threads, p, s_n, s_m,
-                                s_p, out.ctypes.data, int(out.dtype == np.float64))
+                                s_p, out.ctypes.data, _OUT_TYPES[out.dtype])
     if rc != 0:
         raise MemoryError("integer product kernel: out of memory for a packing block")
 
@@ -295,7 +298,8 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
              pad_value: int, out: npt.NDArray[np.int64], out_strides: tuple[int, int, int],
              oh: int, ow: int, force: bool = False) -> None:
     """``out[n, m, p] = bias[m] + Σ_k w[m, k]·(x_patch[k, (n, p)] − offset)`` modulo 2^32
-    (int64 values sign-extended from int32, or float64 for a float64 ``out``) for a
+    (int64 values sign-extended from int32, the int32 values themselves for an int32
+    ``out``, float64 for a float64 ``out``) for a
     convolution of ``x[N, C, H, W]`` (one
     group; ``pw`` from :func:`pack_conv_weights`), padding positions holding
     ``pad_value`` (before the offset). Output element (n, m, p = oh·OW + ow) is written at
@@ -326,7 +330,8 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
                *, offset: int = 0, out: npt.NDArray[np.int64] | None = None,
                force: bool = False) -> npt.NDArray[np.int64]:
     """``out[q, m] = bias[m] + Σ_k (a[q, k] − offset)·w[m, k]`` modulo 2^32 (int64 values
-    sign-extended from int32) for ``a[Q, K]`` (any strides); returns ``out[Q, M]``."""
+    sign-extended from int32; ``out`` may also be int32 or float64) for ``a[Q, K]`` (any
+    strides); returns ``out[Q, M]``."""
     a = _source(np.asarray(a))
     q, k = a.shape
     if pw.k != k:
@@ -345,7 +350,7 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
     n_threads = threads() if q * pw.rows * pw.k >= _MIN_MACS_PER_CALL_THREADS else 1
     rc = _LIB.hw_igemm_rows(pw.cols.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
                             ctypes.byref(src), q, n_threads, pw.rows, out.ctypes.data,
-                            int(out.dtype == np.float64))
+                            _OUT_TYPES[out.dtype])
     if rc != 0:
         raise MemoryError("integer product kernel: out of memory for a packing block")
     return out

@@ -9,7 +9,7 @@ the cycle model and the RTL must equal it bit for bit (in the modes declared exa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +31,8 @@ from hwsim.reference import golden_ops as ops
 class ExecResult:
     """Per-tensor integer codes (int64, every tensor of the graph, inputs included), the
     qparams they were produced with (differ per input in a dynamic graph), the raw
-    accumulators of conv/gemm nodes (by node name, before requantization) and the count
-    of accumulator overflow events per conv/gemm node (§7)."""
+    accumulators of conv/gemm nodes (by node name, before requantization; int64 arrays
+    when read) and the count of accumulator overflow events per conv/gemm node (§7)."""
 
     codes: Mapping[str, np.ndarray]
     tensors: Mapping[str, TensorQ]
@@ -43,6 +43,25 @@ class ExecResult:
         """float64 real values of tensor ``name``: scale · (q − zero_point)."""
         tq = self.tensors[name]
         return tq.scale * (self.codes[name].astype(np.float64) - tq.zero_point)
+
+
+class Int64Accumulators(Mapping):
+    """Read-only mapping of accumulators that hands out int64 arrays: the golden model keeps
+    the int32 registers of layers the §7.5 kernels computed as int32 (half the memory
+    traffic) and widens one only when it is read (a new array each time; int64 arrays are
+    handed out as they are)."""
+
+    def __init__(self, accs: Mapping[str, np.ndarray]) -> None:
+        self._accs = accs
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.asarray(self._accs[name], dtype=np.int64)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._accs)
+
+    def __len__(self) -> int:
+        return len(self._accs)
 
 
 def _pair(v: object, n: int = 2) -> tuple[int, ...]:
@@ -80,7 +99,8 @@ def run_golden(g: QGraph, feeds: Mapping[str, np.ndarray]) -> ExecResult:
             codes[node.output] = run_node(g, node, codes, tensors, accs, events)
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
-    return ExecResult(codes=codes, tensors=tensors, accumulators=accs, overflow_events=events)
+    return ExecResult(codes=codes, tensors=tensors, accumulators=Int64Accumulators(accs),
+                      overflow_events=events)
 
 
 def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
@@ -88,8 +108,8 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
              events: dict[str, int]) -> np.ndarray:
     """Golden codes of one node's output from ``codes`` / ``tensors`` of its inputs (for
     step-by-step consumers such as the cycle model). In a dynamic graph ``tensors`` gets
-    the output's qparams; ``accs`` / ``events`` get the accumulators and overflow count of
-    a conv / gemm."""
+    the output's qparams; ``accs`` / ``events`` get the accumulators (int32 where the §7.5
+    kernels computed them, else int64) and overflow count of a conv / gemm."""
     a = node.attrs
     x = codes[node.inputs[0]]
     tin = tensors[node.inputs[0]]
@@ -101,7 +121,7 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
                 x, w, bias, x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
                 pads=_pair(a["pads"], 4), dilations=_pair(a["dilations"]),
                 group=int(a["group"]), acc_bits=g.acc_bits, policy=g.acc_overflow,
-                amax=_code_bound(tin))
+                amax=_code_bound(tin), narrow=True)
         else:
             acc, ev = ops.gemm_acc(x, w, bias, acc_bits=g.acc_bits, policy=g.acc_overflow)
         accs[node.name] = acc

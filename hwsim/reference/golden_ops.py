@@ -223,7 +223,8 @@ def _overflow_message(flat: int, shape: tuple[int, ...], k: int, before: int, p:
 def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: int,
                strides: tuple[int, int], pads: tuple[int, int, int, int],
                dilations: tuple[int, int], group: int, acc_bits: int,
-               policy: str, amax: int | None = None) -> tuple[np.ndarray, int]:
+               policy: str, amax: int | None = None,
+               narrow: bool = False) -> tuple[np.ndarray, int]:
     """§7 accumulators of a 2-D convolution: acc[n, m, oh, ow] = bias[m] + Σ_k w·x.
 
     x: int [N, C, H, W] codes; w: int [M, C/group, KH, KW]; bias: int [M] (already folded:
@@ -232,6 +233,7 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: 
     :func:`conv2d_acc_literal` (values, counts, errors), computed by the exact engine
     (:func:`hwsim.exact.conv2d_acc`, arithmetic.md §7.4, §7.5). ``amax``: a known bound on
     max|x| and |x_zero_point| (e.g. from the input's format), else computed from ``x``.
+    ``narrow``: int32 accumulators where the §7.5 kernels computed them (same values).
     """
     bias = np.asarray(bias, dtype=np.int64)
     w = np.asarray(w)  # the same object for an array (the engine caches packed weights)
@@ -239,7 +241,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, x_zero_point: 
         _check_group_bias(bias, int(group), acc_bits)
     acc, events, hits = exact.conv2d_acc(
         x, w, bias, x_zero_point=x_zero_point, strides=strides, pads=pads,
-        dilations=dilations, group=group, acc_bits=acc_bits, policy=policy, amax=amax)
+        dilations=dilations, group=group, acc_bits=acc_bits, policy=policy, amax=amax,
+        narrow=narrow)
     if policy == "error" and hits.index.shape[0]:
         mg = w.shape[0] // group
         idx = hits.index
@@ -462,5 +465,9 @@ def requantize_acc(acc: np.ndarray, params: RequantParams) -> np.ndarray:
 
 
 def requantize_acc_numpy(acc: np.ndarray, params: RequantParams) -> np.ndarray:
-    """:func:`requantize_acc` with :func:`hwsim.arith.requantize` (its reference)."""
-    return requantize(np.asarray(acc), params, channel_axis=1)
+    """:func:`requantize_acc` with :func:`hwsim.arith.requantize` (its reference; narrower
+    integer accumulators are widened to int64 first)."""
+    acc = np.asarray(acc)
+    if acc.dtype.kind == "i" and acc.dtype.itemsize < 8:
+        acc = acc.astype(np.int64)
+    return requantize(acc, params, channel_axis=1)

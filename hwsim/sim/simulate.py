@@ -401,7 +401,7 @@ def simulate_conv_layer_fast(
     acc, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
                               pads=pads, dilations=dilations, group=group,
                               acc_bits=config.acc_bits, policy=config.acc_overflow,
-                              amax=amax, wmax=wmax)  # [N, M, OH, OW]
+                              amax=amax, wmax=wmax, narrow=True)  # [N, M, OH, OW]
     oh, ow = acc.shape[2:]
     rows, cols, lat = config.rows, config.cols, config.requant_latency
     shape = GemmShape(n * oh * ow, kg, mg)
