@@ -4,9 +4,10 @@ The C kernels of :mod:`hwsim.exact._igemm` compute ``bias[m] + Σ_k A[m, k]·B[k
 2^32 from int16 operands — pairs of products with the AVX2 instruction ``vpmaddwd`` where
 the CPU has it, portable C elsewhere — and pack the activations themselves, block by block:
 a convolution's NCHW input through padded pair planes (padding included), a strided
-matrix's rows directly, so no patch matrix is built. A result is exact when its true value lies in the int32 range, which
-the callers guarantee for every output they keep (§7.5): the accumulator is at most 32 bits,
-and outputs whose bound ``|bias| + Σ|a|·|w|`` exceeds it are recomputed step by step anyway.
+matrix's rows directly, so no patch matrix is built. A result is exact when its true value
+lies in the int32 range, which the callers guarantee for every output they keep (§7.5): the
+accumulator is at most 32 bits, and outputs whose bound ``|bias| + Σ|a|·|w|`` exceeds it
+are recomputed step by step anyway.
 
 :func:`available` says whether the kernels can be used (extension built, vector unit
 present); :func:`fits` whether operands fit; :func:`pack_weights` prepares the weights
