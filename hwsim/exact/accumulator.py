@@ -360,8 +360,8 @@ def conv2d_acc(x: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
 
 def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
                    bias: npt.NDArray[np.integer], acc_bits: int, policy: str, *,
-                   amax: int | None = None, wmax: int | None = None
-                   ) -> tuple[npt.NDArray[np.int64], int, tuple[int, int, int] | None]:
+                   amax: int | None = None, wmax: int | None = None, narrow: bool = False
+                   ) -> tuple[npt.NDArray[np.integer], int, tuple[int, int, int] | None]:
     """§7 accumulators of ``bias + a @ w`` (``a[M, K]``, ``w[K, N]``) in a signed
     ``acc_bits`` register, for the cycle model's fast mode.
 
@@ -369,7 +369,8 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     the ``(m, n, k)`` of the first overflowing addition in (m, n, k) row-major order, or
     None. Under policy ``"error"`` the returned ``acc`` holds exact sums (the caller
     raises). The bias must already fit ``acc_bits`` (checked by the caller). ``amax`` /
-    ``wmax``: max |a| / |w| when the caller knows them (else computed)."""
+    ``wmax``: max |a| / |w| when the caller knows them (else computed). ``narrow``: int32
+    accumulators where the §7.5 kernels compute them (same values)."""
     a = np.asarray(a)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -378,7 +379,8 @@ def exact_gemm_acc(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
     amax = max_abs(a) if amax is None else int(amax)
     packed = int_weights(w, "cols", amax, k, b64, acc_bits)
     if packed is not None:
-        return igemm.matmul_acc(a, packed, b64), 0, None
+        out = np.empty((m, n), dtype=np.int32) if narrow else None
+        return igemm.matmul_acc(a, packed, b64, out=out), 0, None
     wmax = max_abs(w) if wmax is None else int(wmax)
     plan = plan_product(amax, wmax, k)
     wf = w.astype(plan.dtype, copy=False)

@@ -39,9 +39,11 @@ __all__ = ["GemmResult", "LayerResult", "simulate_gemm", "simulate_gemm_layer",
 ArraySource = Callable[[str], npt.NDArray[np.int64]]
 
 
-def arrays_source(values: npt.NDArray[np.int64], acc: npt.NDArray[np.int64]) -> ArraySource:
-    """The :class:`ArraySource` of arrays already computed."""
-    return {"values": values, "acc": acc}.__getitem__
+def arrays_source(values: npt.NDArray[np.int64], acc: npt.NDArray[np.integer]) -> ArraySource:
+    """The :class:`ArraySource` of arrays already computed (``acc`` may be kept as int32
+    registers: it is handed out as int64)."""
+    arrays = {"values": values, "acc": acc}
+    return lambda name: np.asarray(arrays[name], dtype=np.int64)
 
 
 def _conv_group_rows(layer: Mapping[str, npt.NDArray[np.integer]], channels: slice,
@@ -260,7 +262,7 @@ def simulate_gemm(
             recorded_valid_cycles=flow.kernel_result(valid),
         )
     acc, events, first_loc = exact_gemm_acc(a, w, b64, config.acc_bits, config.acc_overflow,
-                                            amax=amax, wmax=wmax)
+                                            amax=amax, wmax=wmax, narrow=True)
     if first_loc is not None and config.acc_overflow == "error":
         _raise_overflow(first_loc, config)
     # §8 on whole columns at once, the golden model's requantize_acc (channel axis 1; tested
