@@ -120,7 +120,8 @@ def _check_operands(a, w, bias, config: ArrayConfig, a_range=None):
             if arr is a and a_range is not None:
                 lo, hi = (int(v) for v in a_range)
             else:
-                lo, hi = int(arr.min()), int(arr.max())
+                # the dtype's range stands for the codes when it fits the port (§C9)
+                lo, hi = _codes_range(arr, _dtype_range(arr), bits)
             maxima[-1] = max(-lo, hi)
             _check_port(name, lo, hi, bits)
     _check_bias(bias, config)
