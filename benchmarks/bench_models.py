@@ -26,7 +26,7 @@ Targets (issue 10), printed as ``TARGET ... PASS|MISS``: golden ≥ 1/3 ORT int8
 ≥ 1/3 ORT float32, fast mode ≥ 1/3 ORT int8, ``hwsim verify`` (64 images, ``--batch 16``)
 peak RSS < 2 GiB. ONNX Runtime runs with its default thread settings.
 
-Usage: python benchmarks/bench_models.py [--quick] [--images 8] [--repeat 3] [--no-verify]
+Usage: python benchmarks/bench_models.py [--quick] [--images 8] [--repeat 5] [--no-verify]
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=None,
                     help="images per timed batch (default 8; 4 with --quick)")
     ap.add_argument("--calib", type=int, default=8, help="calibration images (default 8)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs, best taken (default 3)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs, best taken (default 5)")
     ap.add_argument("--no-verify", action="store_true", help="skip the hwsim verify RSS run")
     args = ap.parse_args()
 
