@@ -255,3 +255,37 @@ def test_channels_last_equals_requantize(mode: str) -> None:
             three_d = acc.reshape(2100, 37, 1)
             assert np.array_equal(ops.requantize_acc(three_d, p),
                                   requantize(three_d, p, channel_axis=1))
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["int8", "uint8"])
+def test_compact_codes_in_and_out(signed: bool) -> None:
+    """The golden model's compact codes: requantize, add and max pool write int8 / uint8
+    codes of an 8-bit output format and the add and max pool read them, every value equal
+    to the int64 path (random modes and output stages; 8-bit formats only)."""
+    rng = np.random.default_rng(31 + signed)
+    dt = np.int8 if signed else np.uint8
+    lo, hi = (-128, 127) if signed else (0, 255)
+    for mode in REQUANT_MODES:
+        for cfg in _configs(mode)[:4]:
+            z = int(rng.integers(lo, hi + 1))
+            p = make_requant_params(np.exp2(rng.uniform(-20, -4, 16)), cfg, z, out_bits=8,
+                                    out_signed=signed)
+            acc = rng.integers(-(1 << 24), 1 << 24, size=(2, 16, 9, 11))
+            want = ops.requantize_acc(acc, p)
+            got = ops.requantize_acc(acc.astype(np.int32), p, out_dtype=dt)
+            assert got.dtype == dt and np.array_equal(got, want), cfg
+            blocks, shift = _add_blocks(rng, cfg, cfg, 8)
+            blocks["po"] = make_requant_params(float(np.exp2(rng.uniform(-3, 3))) / (1 << shift),
+                                               cfg, z, out_bits=8, out_signed=signed)
+            qa, qb = (rng.integers(lo, hi + 1, size=(2, 3, 7, 5)) for _ in range(2))
+            za, zb = (int(v) for v in rng.integers(lo, hi + 1, size=2))
+            want = ops.add(qa, qb, za=za, zb=zb, left_shift=shift, **blocks)
+            got = ops.add(qa.astype(dt), qb.astype(dt), za=za, zb=zb, left_shift=shift,
+                          out_dtype=dt, **blocks)
+            assert got.dtype == dt and np.array_equal(got, want), cfg
+    q = rng.integers(lo, hi + 1, size=(2, 5, 13, 12))
+    kw = dict(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1), dilations=(1, 1), qmin=lo)
+    got = ops.maxpool(q.astype(dt), out_dtype=dt, **kw)
+    assert got.dtype == dt and np.array_equal(got, ops.maxpool_numpy(q, **kw))
+    with pytest.raises(ValueError, match="out_dtype"):
+        jit_arrays.requantize_array(acc, p, 1, out_dtype=np.int16)

@@ -222,3 +222,61 @@ def test_accumulators_read_as_int64_whatever_they_are_kept_as() -> None:
         pads=tuple(a["pads"]), dilations=tuple(a["dilations"]), group=int(a["group"]),
         acc_bits=qg.acc_bits, policy=qg.acc_overflow)
     np.testing.assert_array_equal(acc, want)
+
+
+def _compact_graph():
+    """conv → max pool → conv (→ add with the pool) → global average pool, plus a
+    depthwise conv reading the first conv, the two pools added: outputs read only by conv /
+    add / max pool (or by nothing) are kept compact."""
+    b = GraphBuilder("compact")
+    x = b.input("x", (1, 4, 6, 6))
+    c1 = b.relu(b.conv2d(x, _w(4, 4, 3, 3), _w(4), pads=1))
+    m = b.maxpool2d(c1, 3, 1, pads=1)
+    c2 = b.conv2d(m, _w(4, 4, 3, 3), _w(4), pads=1)
+    s = b.add(c2, m)
+    d = b.depthwise_conv2d(c1, _w(4, 1, 3, 3), _w(4), pads=1)
+    return b.build(b.add(b.global_avgpool(s), b.global_avgpool(d)))
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["int8", "uint8"])
+def test_compact_codes_change_no_value(signed: bool, monkeypatch) -> None:
+    """The golden model keeps 8-bit tensors read only by conv / add / max pool as int8 /
+    uint8 (hwsim.reference.golden_exec.compact_dtypes); every code and accumulator, read
+    as int64, equals a run that keeps everything int64, and so do fast mode's."""
+    from hwsim.reference import golden_exec
+    from hwsim.sim.config import ArrayConfig
+    from hwsim.sim.graph import simulate_qgraph
+    from hwsim.sim.run import quantize_config_for
+
+    array = ArrayConfig(rows=4, cols=4, dataflow="ws")
+    cfg = quantize_config_for(array)
+    if not signed:
+        from dataclasses import replace
+
+        cfg = replace(cfg, act_dtype="uint8")
+    qg = quantize_static(_compact_graph(), CALIB, cfg)
+    plan = golden_exec.compact_dtypes(qg)
+    by_op = {n.output: n.op for n in qg.nodes}
+    want_dt = np.dtype(np.int8 if signed else np.uint8)
+    assert set(plan.values()) == {want_dt}
+    readers = {t: {n.op for n in qg.nodes if t in n.inputs} for t in by_op}
+    for t, op in by_op.items():
+        # graph outputs (no reader) too: they are only read through the int64 mapping
+        expect = op in golden_exec.COMPACT_WRITERS and readers[t] <= golden_exec.COMPACT_READERS
+        assert (t in plan) == expect, (t, op, readers[t])
+    x = EVAL[:6]
+    got = run_golden(qg, {"x": x})
+    fast = simulate_qgraph(qg, {"x": x}, array)
+    for t in plan:
+        assert got.codes.compact(t).dtype == want_dt
+    monkeypatch.setattr(golden_exec, "compact_dtypes", lambda g: {})
+    want = run_golden(qg, {"x": x})
+    want_fast = simulate_qgraph(qg, {"x": x}, array)
+    assert set(got.codes) == set(want.codes)
+    for t in want.codes:
+        assert got.codes[t].dtype == np.int64 and fast.codes[t].dtype == np.int64
+        np.testing.assert_array_equal(got.codes[t], want.codes[t], err_msg=t)
+        np.testing.assert_array_equal(fast.codes[t], want_fast.codes[t], err_msg=t)
+        np.testing.assert_array_equal(fast.codes[t], want.codes[t], err_msg=t)
+    for name in want.accumulators:
+        np.testing.assert_array_equal(got.accumulators[name], want.accumulators[name])

@@ -283,6 +283,20 @@ def _tensor_args(params: RequantParams) -> tuple[tuple, int, int]:
              np.int64(hi), np.int64(out_bits), signed, wrap), mode, rnd)
 
 
+#: Code arrays the add and max-pool kernels read as they are (no int64 copy): the golden
+#: model's compact codes of 8-bit formats, and int64.
+_CODE_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int64))
+
+
+def _out_dtype(out_dtype: npt.DTypeLike | None) -> np.dtype:
+    """The kernels' output dtype: int64 (default) or a compact code dtype (int8 / uint8:
+    the caller guarantees every code of the output format fits it)."""
+    dt = np.dtype(np.int64 if out_dtype is None else out_dtype)
+    if dt not in _CODE_DTYPES:
+        raise ValueError(f"out_dtype: expected int64, int8 or uint8, got {dt}")
+    return dt
+
+
 def _kernel_ints(a: np.ndarray) -> np.ndarray | None:
     """``a`` as a C-contiguous int32 (read as it is: the accumulators of 32-bit registers)
     or int64 array (any other signed integers, unsigned up to 32 bits, converted exactly),
@@ -295,12 +309,14 @@ def _kernel_ints(a: np.ndarray) -> np.ndarray | None:
 
 
 def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: int = -1, *,
-                     offset: int = 0, threads: int = 1,
-                     pmap: Pmap | None = None) -> npt.NDArray[np.int64] | None:
-    """``hwsim.arith.requantize(acc − offset, params, channel_axis)`` (int64 codes, same
+                     offset: int = 0, threads: int = 1, pmap: Pmap | None = None,
+                     out_dtype: npt.DTypeLike | None = None) -> npt.NDArray[np.integer] | None:
+    """``hwsim.arith.requantize(acc − offset, params, channel_axis)`` (int64 codes, or
+    ``out_dtype`` int8 / uint8 when every code of ``params``' output format fits it; same
     shape), or None when the kernel does not cover the arguments (``acc`` not integer, 0-d
     or empty, channel axis out of range or of the wrong length, a value outside int32): the
     caller then runs the numpy pipeline, which gives the same codes or raises its error."""
+    out_dt = _out_dtype(out_dtype)
     a = _kernel_ints(np.asarray(acc))
     if a is None or a.ndim == 0 or a.size == 0 or not _INT32_MIN <= offset <= _INT32_MAX:
         return None
@@ -309,7 +325,7 @@ def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: in
     if not 0 <= axis < a.ndim or (c > 1 and a.shape[axis] != c):
         return None
     view = a.reshape(int(np.prod(a.shape[:axis], dtype=np.int64)), a.shape[axis], -1)
-    out = np.empty(view.shape, dtype=np.int64)
+    out = np.empty(view.shape, dtype=out_dt)
     args = (np.int64(offset), *_channel_args(params))
     if view.shape[2] == 1 and view.shape[1] > 1:
         # channels last (e.g. a GEMM's [M, N] accumulators): runs over the channels
@@ -326,13 +342,18 @@ def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: in
 
 def add_array(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
               pb: RequantParams, po: RequantParams, left_shift: int, threads: int = 1,
-              pmap: Pmap | None = None) -> npt.NDArray[np.int64] | None:
-    """The §10.1 add of two same-shape int64 code arrays, fused per element, or None when
-    the kernel does not cover the arguments (shapes or dtypes differ, empty, per-channel
-    blocks, shift outside [0, 62], a zero point outside int32, a requantization input
-    outside int32): the caller then runs the numpy pipeline ``requantize(requantize(a, pa)
-    + requantize(b, pb), po)``, which gives the same codes or raises its error."""
-    if (qa.shape != qb.shape or qa.dtype != np.int64 or qb.dtype != np.int64 or qa.size == 0
+              pmap: Pmap | None = None,
+              out_dtype: npt.DTypeLike | None = None) -> npt.NDArray[np.integer] | None:
+    """The §10.1 add of two same-shape code arrays (int64, int8 or uint8 each), fused per
+    element (int64 arithmetic), into int64 codes or ``out_dtype`` (int8 / uint8, when every
+    code of ``po``'s format fits it), or None when the kernel does not cover the arguments
+    (shapes differ, other dtypes, empty, per-channel blocks, shift outside [0, 62], a zero
+    point outside int32, a requantization input outside int32): the caller then runs the
+    numpy pipeline ``requantize(requantize(a, pa) + requantize(b, pb), po)``, which gives
+    the same codes or raises its error."""
+    out_dt = _out_dtype(out_dtype)
+    if (qa.shape != qb.shape or qa.dtype not in _CODE_DTYPES or qb.dtype not in _CODE_DTYPES
+            or qa.size == 0
             or not 0 <= left_shift <= MAX_ADD_LEFT_SHIFT
             or not (_INT32_MIN <= za <= _INT32_MAX and _INT32_MIN <= zb <= _INT32_MAX)
             or any(p.channels != 1 for p in (pa, pb, po))):
@@ -342,7 +363,7 @@ def add_array(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantPa
     modes = np.array([m for _, m, _ in blocks], dtype=np.int64)
     rnds = np.array([r for _, _, r in blocks], dtype=np.int64)
     fa, fb = np.ascontiguousarray(qa).reshape(-1), np.ascontiguousarray(qb).reshape(-1)
-    out = np.empty(fa.shape, dtype=np.int64)
+    out = np.empty(fa.shape, dtype=out_dt)
     consts = (np.int64(za), np.int64(zb), np.int64(left_shift), *tuples, modes, rnds)
     bad = _run_rows(lambda i0, i1: _add_range(fa, fb, out, i0, i1, *consts), fa.size,
                     fa.size, threads, pmap)
@@ -352,14 +373,18 @@ def add_array(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantPa
 def maxpool_array(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
                   pads: tuple[int, int, int, int], dilations: tuple[int, int],
                   out_hw: tuple[int, int], qmin: int, threads: int = 1,
-                  pmap: Pmap | None = None) -> npt.NDArray[np.int64] | None:
+                  pmap: Pmap | None = None,
+                  out_dtype: npt.DTypeLike | None = None) -> npt.NDArray[np.integer] | None:
     """Max pooling of NCHW integer codes padded with ``qmin`` (ONNX pads ``(top, left,
-    bottom, right)``) into ``out_hw``; None for codes the kernel does not take (not 4-D
-    integers, ``qmin`` outside int64)."""
-    a = _kernel_ints(np.asarray(q))
+    bottom, right)``) into ``out_hw``, int64 or ``out_dtype`` (int8 / uint8, when every code
+    and ``qmin`` fit it); None for codes the kernel does not take (not 4-D integers,
+    ``qmin`` outside int64). int8 / uint8 codes are read as they are."""
+    out_dt = _out_dtype(out_dtype)
+    q = np.asarray(q)
+    a = np.ascontiguousarray(q) if q.dtype in _CODE_DTYPES else _kernel_ints(q)
     if a is None or a.ndim != 4 or not -(1 << 63) <= int(qmin) < 1 << 63:
         return None
-    out = np.empty(a.shape[:2] + (int(out_hw[0]), int(out_hw[1])), dtype=np.int64)
+    out = np.empty(a.shape[:2] + (int(out_hw[0]), int(out_hw[1])), dtype=out_dt)
     geometry = tuple(np.int64(v) for v in (*kernel, *strides, pads[0], pads[1], *dilations))
     _run_rows(lambda p0, p1: _maxpool_planes(a, out, p0, p1, *geometry, np.int64(qmin)),
               a.shape[0] * a.shape[1], a.size, threads, pmap)

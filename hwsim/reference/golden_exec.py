@@ -29,10 +29,11 @@ from hwsim.reference import golden_ops as ops
 
 @dataclass(frozen=True, eq=False)
 class ExecResult:
-    """Per-tensor integer codes (int64, every tensor of the graph, inputs included), the
-    qparams they were produced with (differ per input in a dynamic graph), the raw
-    accumulators of conv/gemm nodes (by node name, before requantization; int64 arrays
-    when read) and the count of accumulator overflow events per conv/gemm node (§7)."""
+    """Per-tensor integer codes (every tensor of the graph, inputs included), the qparams
+    they were produced with (differ per input in a dynamic graph), the raw accumulators of
+    conv/gemm nodes (by node name, before requantization) and the count of accumulator
+    overflow events per conv/gemm node (§7). Codes and accumulators are read as int64
+    arrays (:class:`Int64Arrays` when the golden model kept some narrower)."""
 
     codes: Mapping[str, np.ndarray]
     tensors: Mapping[str, TensorQ]
@@ -45,23 +46,68 @@ class ExecResult:
         return tq.scale * (self.codes[name].astype(np.float64) - tq.zero_point)
 
 
-class Int64Accumulators(Mapping):
-    """Read-only mapping of accumulators that hands out int64 arrays: the golden model keeps
-    the int32 registers of layers the §7.5 kernels computed as int32 (half the memory
-    traffic) and widens one only when it is read (a new array each time; int64 arrays are
-    handed out as they are)."""
+class Int64Arrays(Mapping):
+    """Read-only mapping that hands out int64 arrays of integer arrays kept narrower: the
+    golden model keeps the int32 registers of layers the §7.5 kernels computed as int32
+    and the codes of 8-bit tensors that only its compact-reading kernels consume as int8 /
+    uint8 (less memory traffic), and widens one only when it is read (a new array each
+    time; int64 arrays are handed out as they are). ``compact(name)``: the array as kept."""
 
-    def __init__(self, accs: Mapping[str, np.ndarray]) -> None:
-        self._accs = accs
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._arrays = arrays
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return np.asarray(self._accs[name], dtype=np.int64)
+        return np.asarray(self._arrays[name], dtype=np.int64)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._accs)
+        return iter(self._arrays)
 
     def __len__(self) -> int:
-        return len(self._accs)
+        return len(self._arrays)
+
+    def compact(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+
+#: Ops whose golden kernels read int8 / uint8 input codes as they are (conv: the §7.5
+#: kernels and the §7.4 patches convert while packing; add and max pool: Numba kernels with
+#: int64 arithmetic).
+COMPACT_READERS = frozenset({"conv", "add", "maxpool"})
+#: Ops whose golden kernels write int8 / uint8 output codes directly.
+COMPACT_WRITERS = frozenset({"conv", "gemm", "add", "maxpool"})
+
+
+def code_dtype(tq: TensorQ) -> np.dtype | None:
+    """int8 or uint8 when every code of ``tq``'s format fits it, else None."""
+    if tq.dtype.startswith(("fp", "float")):
+        return None
+    lo, hi = tq.qmin, tq.qmax
+    if -128 <= lo and hi <= 127:
+        return np.dtype(np.int8)
+    if 0 <= lo and hi <= 255:
+        return np.dtype(np.uint8)
+    return None
+
+
+def compact_dtypes(g: QGraph) -> dict[str, np.dtype]:
+    """The tensors the golden model keeps as int8 / uint8 codes: outputs of
+    :data:`COMPACT_WRITERS` nodes of an 8-bit format whose consumers are all
+    :data:`COMPACT_READERS` (none for a dynamic graph). Values never change: every code of
+    the format fits the compact dtype, and readers widen it exactly."""
+    if g.dynamic:
+        return {}
+    users: dict[str, set[str]] = {}
+    for node in g.nodes:
+        for t in node.inputs:
+            users.setdefault(t, set()).add(node.op)
+    out: dict[str, np.dtype] = {}
+    for node in g.nodes:
+        if node.op not in COMPACT_WRITERS or not users.get(node.output, set()) <= COMPACT_READERS:
+            continue
+        dt = code_dtype(g.tensors[node.output])
+        if dt is not None:
+            out[node.output] = dt
+    return out
 
 
 def _pair(v: object, n: int = 2) -> tuple[int, ...]:
@@ -94,22 +140,26 @@ def run_golden(g: QGraph, feeds: Mapping[str, np.ndarray]) -> ExecResult:
     codes = quantize_feeds(g, feeds, tensors)
     accs: dict[str, np.ndarray] = {}
     events: dict[str, int] = {}
+    compact = compact_dtypes(g)
     for node in g.nodes:
         try:
-            codes[node.output] = run_node(g, node, codes, tensors, accs, events)
+            codes[node.output] = run_node(g, node, codes, tensors, accs, events,
+                                          out_dtype=compact.get(node.output))
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
-    return ExecResult(codes=codes, tensors=tensors, accumulators=Int64Accumulators(accs),
-                      overflow_events=events)
+    return ExecResult(codes=Int64Arrays(codes), tensors=tensors,
+                      accumulators=Int64Arrays(accs), overflow_events=events)
 
 
 def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
              tensors: dict[str, TensorQ], accs: dict[str, np.ndarray],
-             events: dict[str, int]) -> np.ndarray:
+             events: dict[str, int], out_dtype: np.dtype | None = None) -> np.ndarray:
     """Golden codes of one node's output from ``codes`` / ``tensors`` of its inputs (for
     step-by-step consumers such as the cycle model). In a dynamic graph ``tensors`` gets
     the output's qparams; ``accs`` / ``events`` get the accumulators (int32 where the §7.5
-    kernels computed them, else int64) and overflow count of a conv / gemm."""
+    kernels computed them, else int64) and overflow count of a conv / gemm. ``out_dtype``
+    (a :data:`COMPACT_WRITERS` node, from :func:`compact_dtypes`): the output codes'
+    compact dtype, else int64 codes."""
     a = node.attrs
     x = codes[node.inputs[0]]
     tin = tensors[node.inputs[0]]
@@ -130,7 +180,7 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
             tensors[node.output], params = dynamic_output(g, node, tin, acc)
         else:
             params = node.requant["out"]
-        return ops.requantize_acc(acc, params)
+        return ops.requantize_acc(acc, params, out_dtype=out_dtype)
     req = node.requant
     if node.op == "add":
         tb = tensors[node.inputs[1]]
@@ -138,7 +188,7 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
             tensors[node.output], req = dynamic_add(g, node, tin, tb, x, codes[node.inputs[1]])
         return ops.add(x, codes[node.inputs[1]], za=tin.zero_point, zb=tb.zero_point,
                        pa=req["in0"], pb=req["in1"], po=req["out"],
-                       left_shift=int(a["left_shift"]))
+                       left_shift=int(a["left_shift"]), out_dtype=out_dtype)
     if node.op == "concat":
         axis = int(a["axis"])
         if g.dynamic:
@@ -159,7 +209,7 @@ def run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
     if node.op == "maxpool":
         return ops.maxpool(x, kernel=_pair(a["kernel_shape"]), strides=_pair(a["strides"]),
                            pads=_pair(a["pads"], 4), dilations=_pair(a["dilations"]),
-                           qmin=tin.qmin)
+                           qmin=tin.qmin, out_dtype=out_dtype)
     if node.op == "clamp":
         return np.clip(x, *fused_act_bounds(*a["act_range"], tin))
     if node.op == "flatten":

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from hwsim import exact
 from hwsim.arith import (
@@ -352,20 +353,21 @@ def global_avgpool(q: np.ndarray, *, zero_point: int) -> np.ndarray:
 
 def maxpool(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
             pads: tuple[int, int, int, int], dilations: tuple[int, int],
-            qmin: int) -> np.ndarray:
+            qmin: int, out_dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """Max pooling on codes (monotone, so it commutes with dequantization); padding = qmin.
     Integer codes run the Numba kernel :func:`hwsim.arith.jit_arrays.maxpool_array` (the
-    (n, c) planes cut into one range per thread), anything else :func:`maxpool_numpy`."""
+    (n, c) planes cut into one range per thread), anything else :func:`maxpool_numpy`.
+    int64 codes, or ``out_dtype`` (a compact code dtype every code fits)."""
     q = np.asarray(q)
     oh = conv_out_size(q.shape[2], kernel[0], strides[0], pads[0], pads[2], dilations[0])
     ow = conv_out_size(q.shape[3], kernel[1], strides[1], pads[1], pads[3], dilations[1])
     out = jit_arrays.maxpool_array(q, kernel=kernel, strides=strides, pads=pads,
                                    dilations=dilations, out_hw=(oh, ow), qmin=qmin,
-                                   **_threads())
+                                   out_dtype=out_dtype, **_threads())
     if out is not None:
         return out
-    return maxpool_numpy(q, kernel=kernel, strides=strides, pads=pads, dilations=dilations,
-                         qmin=qmin)
+    return _as(maxpool_numpy(q, kernel=kernel, strides=strides, pads=pads,
+                             dilations=dilations, qmin=qmin), out_dtype)
 
 
 def maxpool_numpy(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
@@ -399,20 +401,27 @@ def maxpool_numpy(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int,
 
 
 def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
-        pb: RequantParams, po: RequantParams, left_shift: int = ADD_LEFT_SHIFT) -> np.ndarray:
+        pb: RequantParams, po: RequantParams, left_shift: int = ADD_LEFT_SHIFT,
+        out_dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """§10.1 integer add: each input, centred and shifted left by ``left_shift``, is
     rescaled to the common intermediate scale by its own requant block (``pa``, ``pb``:
     zero point 0, 32-bit output), the two are summed, and ``po`` (zero point and clamp of
     the output) requantizes the sum. Same-shape inputs with per-tensor blocks run the fused
     Numba kernel :func:`hwsim.arith.jit_arrays.add_array` (the §8 scalar formula per
-    element); broadcasting shapes, and every error, go through :func:`add_numpy`."""
-    qa = np.asarray(qa, dtype=np.int64)
-    qb = np.asarray(qb, dtype=np.int64)
+    element); broadcasting shapes, and every error, go through :func:`add_numpy`. int64
+    codes, or ``out_dtype`` (a compact code dtype every code of ``po``'s format fits)."""
+    qa = np.asarray(qa)
+    qb = np.asarray(qb)
+    if qa.dtype not in _COMPACT_IN:
+        qa = qa.astype(np.int64)
+    if qb.dtype not in _COMPACT_IN:
+        qb = qb.astype(np.int64)
     out = jit_arrays.add_array(qa, qb, za=za, zb=zb, pa=pa, pb=pb, po=po,
-                               left_shift=left_shift, **_threads())
+                               left_shift=left_shift, out_dtype=out_dtype, **_threads())
     if out is not None:
         return out
-    return add_numpy(qa, qb, za=za, zb=zb, pa=pa, pb=pb, po=po, left_shift=left_shift)
+    return _as(add_numpy(qa, qb, za=za, zb=zb, pa=pa, pb=pb, po=po, left_shift=left_shift),
+               out_dtype)
 
 
 def add_numpy(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
@@ -453,15 +462,27 @@ def pad_constant(q: np.ndarray, pads: tuple[int, ...], code: int) -> np.ndarray:
     return np.pad(q, widths, constant_values=code)
 
 
-def requantize_acc(acc: np.ndarray, params: RequantParams) -> np.ndarray:
+def requantize_acc(acc: np.ndarray, params: RequantParams,
+                   out_dtype: npt.DTypeLike | None = None) -> np.ndarray:
     """§8 requantization of conv/gemm accumulators (channel axis 1): the Numba kernel
     :func:`hwsim.arith.jit_arrays.requantize_array` (the §8 scalar formula per element,
     rows cut into one range per thread), or :func:`requantize_acc_numpy` where it does not
-    apply (which also raises every error)."""
-    out = jit_arrays.requantize_array(acc, params, 1, **_threads())
+    apply (which also raises every error). int64 codes, or ``out_dtype`` (a compact code
+    dtype every code of the output format fits)."""
+    out = jit_arrays.requantize_array(acc, params, 1, out_dtype=out_dtype, **_threads())
     if out is not None:
         return out
-    return requantize_acc_numpy(acc, params)
+    return _as(requantize_acc_numpy(acc, params), out_dtype)
+
+
+#: Input code dtypes the fused kernels read without an int64 copy.
+_COMPACT_IN = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int64))
+
+
+def _as(codes: np.ndarray, out_dtype: npt.DTypeLike | None) -> np.ndarray:
+    """``codes`` (int64, from a numpy reference path) in ``out_dtype`` (the caller
+    guarantees every code fits it)."""
+    return codes if out_dtype is None else codes.astype(out_dtype)
 
 
 def requantize_acc_numpy(acc: np.ndarray, params: RequantParams) -> np.ndarray:

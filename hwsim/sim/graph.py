@@ -37,8 +37,8 @@ _VIEW_OPS = ("flatten", "reshape")
 
 @dataclass(frozen=True, eq=False)
 class ModelResult:
-    """Per-tensor codes (int64), per-layer counters in execution order, MAC-layer results
-    (valid cycles etc., by node name) and the sum of the layers' ``total_cycles``."""
+    """Per-tensor codes (read as int64), per-layer counters in execution order, MAC-layer
+    results (valid cycles etc., by node name) and the sum of the layers' ``total_cycles``."""
 
     codes: Mapping[str, np.ndarray]
     layers: tuple[LayerCounters, ...]
@@ -89,6 +89,11 @@ def simulate_qgraph(
     check_graph_matches_array(g, config)
     tensors: dict[str, TensorQ] = dict(g.tensors)
     codes = quantize_feeds(g, feeds, tensors)
+    # fast mode keeps 8-bit codes compact where the golden model does (only conv and the
+    # golden add / max pool kernels read them); the result hands out int64
+    producer = {n.output: n.op for n in g.nodes}
+    compact = {} if stepped else {t: dt for t, dt in golden_exec.compact_dtypes(g).items()
+                                  if producer[t] in ("conv", "add", "maxpool")}
     layers: list[LayerCounters] = []
     mac: dict[str, LayerResult] = {}
     for node in g.nodes:
@@ -103,7 +108,8 @@ def simulate_qgraph(
                         node.name, x, node.arrays["weight"], node.arrays["bias"], params, config,
                         x_zero_point=tin.zero_point, strides=_pair(a["strides"]),
                         pads=tuple(int(p) for p in a["pads"]), dilations=_pair(a["dilations"]),
-                        group=int(a["group"]), x_range=(tin.qmin, tin.qmax))
+                        group=int(a["group"]), x_range=(tin.qmin, tin.qmax),
+                        out_dtype=compact.get(node.output))
                     mac[node.name] = res
                     layers.append(res.counters)
                     codes[node.output] = y
@@ -133,7 +139,8 @@ def simulate_qgraph(
                 mac[node.name] = res
                 layers.append(res.counters)
             else:
-                y = golden_exec.run_node(g, node, codes, tensors, {}, {})
+                y = golden_exec.run_node(g, node, codes, tensors, {}, {},
+                                         out_dtype=compact.get(node.output))
                 if node.op in _VIEW_OPS:
                     cycles = 0
                     in_elems = out_elems = 0
@@ -145,8 +152,8 @@ def simulate_qgraph(
                 bits = config.act_bits
                 mem = vector_memory(config, cycles, in_elems, bits, out_elems, bits)
                 layers.append(vector_layer_counters(node.name, node.op, cycles, mem, config))
-            codes[node.output] = np.asarray(y, dtype=np.int64)
+            codes[node.output] = y if node.output in compact else np.asarray(y, dtype=np.int64)
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
-    return ModelResult(codes=codes, layers=tuple(layers), mac_layers=mac,
-                       total_cycles=sum(c.total_cycles for c in layers))
+    return ModelResult(codes=golden_exec.Int64Arrays(codes), layers=tuple(layers),
+                       mac_layers=mac, total_cycles=sum(c.total_cycles for c in layers))

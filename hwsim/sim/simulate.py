@@ -362,7 +362,8 @@ def simulate_conv_layer_fast(
     dilations: tuple[int, int],
     group: int,
     x_range: tuple[int, int] | None = None,
-) -> tuple[LayerResult, npt.NDArray[np.int64]]:
+    out_dtype: npt.DTypeLike | None = None,
+) -> tuple[LayerResult, npt.NDArray[np.integer]]:
     """Fast mode of a conv layer without materialising its integer GEMM operands: the
     exact engine computes the accumulators of all groups at once from the input
     (:func:`hwsim.exact.conv2d_acc`, arithmetic.md §7.4), §8 requantizes them along the
@@ -377,7 +378,9 @@ def simulate_conv_layer_fast(
     the engine's bound ``max|x|`` may be larger than the true one, which changes no value
     or count (the engine is exact under any valid bound). Otherwise ``x`` is scanned.
     Without ``x_range``, and for the weights, the array's integer dtype range (e.g. int8)
-    stands for its codes' range in the same way."""
+    stands for its codes' range in the same way. ``out_dtype``: the returned codes' dtype
+    (a compact code dtype every code of ``params``' output format fits; default int64);
+    the GEMM results hand out int64 either way."""
     x = np.asarray(x)
     w = np.asarray(w)
     b64 = np.asarray(bias, dtype=np.int64)
@@ -421,7 +424,7 @@ def simulate_conv_layer_fast(
                               layer=name)
     first = next(((g, *f) for g, f in enumerate(firsts) if f is not None), None)
     # §8 on the NCHW accumulators, as the golden model does (channel axis 1).
-    y = np.asarray(golden_ops.requantize_acc(acc, params), dtype=np.int64)
+    y = golden_ops.requantize_acc(acc, params, out_dtype=out_dtype)
     layer = {"values": y, "acc": acc}
     results = [GemmResult(
         source=partial(_conv_group_rows, layer, slice(g * mg, (g + 1) * mg)),
