@@ -34,7 +34,7 @@ from hwsim.progress import bar
 from hwsim.quant import quantize
 from hwsim.reference.fakequant_exec import run_fakequant
 from hwsim.reference.float_exec import run_float
-from hwsim.reference.golden_exec import ExecResult, run_golden
+from hwsim.reference.golden_exec import ExecResult, Int64Arrays, run_golden
 
 #: Requant modes in which golden == fake-quant must hold bit for bit (§9).
 EXACT_MODES = ("dyadic", "custom")
@@ -142,8 +142,9 @@ def compact_codes(codes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The same integer codes in the narrowest of int8/uint8/int16/uint16/int32/int64 that
     holds each tensor's values (kept between executors of one batch; compare as int64)."""
     out = {}
-    for t, v in codes.items():
-        v = np.asarray(v)
+    for t in codes:
+        # an executor's narrower array as it keeps it (no int64 copy to narrow again)
+        v = np.asarray(codes.compact(t) if isinstance(codes, Int64Arrays) else codes[t])
         if v.size == 0 or v.dtype.kind not in "iu":
             out[t] = v
             continue
@@ -154,22 +155,6 @@ def compact_codes(codes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                 out[t] = v.astype(dt)
                 break
     return out
-
-
-class _Int64Codes(Mapping):
-    """Read-only view of compact codes that hands out int64 arrays (the executors' dtype)."""
-
-    def __init__(self, codes: Mapping[str, np.ndarray]) -> None:
-        self._codes = codes
-
-    def __getitem__(self, t: str) -> np.ndarray:
-        return self._codes[t].astype(np.int64)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._codes)
-
-    def __len__(self) -> int:
-        return len(self._codes)
 
 
 #: ``on_batch(start, x, gold_codes)``: called once per golden run with the index of its
@@ -233,7 +218,7 @@ class _VerifyRun:
             del fq
             stage("fake-quant layer-wise")
             fql = run_fakequant(qg, feeds, layerwise=ExecResult(
-                codes=_Int64Codes(gold), tensors=gold_tensors, accumulators={},
+                codes=Int64Arrays(gold), tensors=gold_tensors, accumulators={},
                 overflow_events={}))
             for t in self.node_outs:
                 self.pairs["golden_vs_fakequant_layerwise"].add(gold[t], fql.codes[t])
