@@ -22,7 +22,8 @@ float64 operations of the numpy formulas kept here as their reference (:func:`ro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -274,7 +275,40 @@ def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
             codes[node.output] = _run_node(g, node, codes, tensors, accs, centred)
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
-    return ExecResult(codes=codes, tensors=tensors, accumulators=accs, overflow_events={})
+    return ExecResult(codes=codes, tensors=tensors, accumulators=_Accumulators(accs),
+                      overflow_events={})
+
+
+@dataclass(frozen=True, eq=False)
+class _BiasedSums:
+    """A conv/gemm's exact float64 sums ``[N, C, ...]`` and its centred bias ``[C]``: the
+    accumulators are ``(sums + bias).astype(int64)``, the float64 operations of the fused
+    rescale (:func:`rescale_fused`), made only when they are read."""
+
+    sums: np.ndarray
+    bias: np.ndarray
+
+    def int64(self) -> np.ndarray:
+        shape = (1, -1) + (1,) * (self.sums.ndim - 2)
+        return (self.sums + self.bias.reshape(shape)).astype(np.int64)
+
+
+class _Accumulators(Mapping):
+    """Read-only mapping of the fake-quant accumulators (int64 arrays), each computed from
+    its :class:`_BiasedSums` on every read (no int64 copy is made during the run)."""
+
+    def __init__(self, accs: Mapping[str, np.ndarray | _BiasedSums]) -> None:
+        self._accs = accs
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        v = self._accs[name]
+        return v.int64() if isinstance(v, _BiasedSums) else v
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._accs)
+
+    def __len__(self) -> int:
+        return len(self._accs)
 
 
 class _CentredInputs:
@@ -451,10 +485,10 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
                 w = node.arrays["weight"].astype(np.float64)
                 acc = parallel_matmul(xc, np.ascontiguousarray(w.T))
             del xc
-        if not g.dynamic:  # bias add, int64 accumulators and rescale in one pass
-            fused = rescale_fused(acc, node.requant["out"], bias, want_acc=True)
+        if not g.dynamic:  # bias add and rescale in one pass
+            fused = rescale_fused(acc, node.requant["out"], bias)
             if fused is not None:
-                accs[node.name] = fused[1]
+                accs[node.name] = _BiasedSums(acc, bias)  # int64 accumulators when read
                 return fused[0]
         acc += bias.reshape((1, -1) + (1,) * (acc.ndim - 2))
         accs[node.name] = acc.astype(np.int64)
