@@ -137,28 +137,18 @@ def test_conv_geometries(case, force):
     w = rng.integers(-127, 128, (m, c, kh, kw))
     b = rng.integers(-1000, 1000, m)
     ref, oh, ow = conv_ref(x, w, b, s, p, d, offset=0, pad_value=-7)
-    out = np.empty((n, m, oh * ow), dtype=np.int64)
-    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
-                   dilations=d, offset=0, pad_value=-7, out=out,
-                   out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=force)
-    assert np.array_equal(out, ref)
-    # rows layout [N·P, M] and centred float64 source with float64 output
-    rows = np.empty((n * oh * ow, m), dtype=np.int64)
-    igemm.conv_acc(x.astype(np.int64), igemm.pack_conv_weights(w), b, kernel=(kh, kw),
-                   strides=s, pads=p, dilations=d, offset=0, pad_value=-7, out=rows,
-                   out_strides=(oh * ow * m, 1, m), oh=oh, ow=ow, force=force)
-    assert np.array_equal(rows, ref.transpose(0, 2, 1).reshape(-1, m))
-    # int32 outputs (the register itself), both layouts
-    out32 = np.empty((n, m, oh * ow), dtype=np.int32)
-    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
-                   dilations=d, offset=0, pad_value=-7, out=out32,
-                   out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow, force=force)
-    assert np.array_equal(out32, ref)
-    rows32 = np.empty((n * oh * ow, m), dtype=np.int32)
-    igemm.conv_acc(x, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,
-                   dilations=d, offset=0, pad_value=-7, out=rows32,
-                   out_strides=(oh * ow * m, 1, m), oh=oh, ow=ow, force=force)
-    assert np.array_equal(rows32, ref.transpose(0, 2, 1).reshape(-1, m))
+    rows_ref = ref.transpose(0, 2, 1).reshape(-1, m)
+    # NCHW and rows [N·P, M] layouts, int64 and int32 (the register itself) outputs, int8
+    # and int64 sources
+    for src, dtype in ((x, np.int64), (x.astype(np.int64), np.int64), (x, np.int32)):
+        for shape, strides, want in (((n, m, oh * ow), (m * oh * ow, oh * ow, 1), ref),
+                                     ((n * oh * ow, m), (oh * ow * m, 1, m), rows_ref)):
+            out = np.empty(shape, dtype=dtype)
+            igemm.conv_acc(src, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s,
+                           pads=p, dilations=d, offset=0, pad_value=-7, out=out,
+                           out_strides=strides, oh=oh, ow=ow, force=force)
+            assert np.array_equal(out, want), (src.dtype, dtype, shape)
+    # centred float64 source with float64 output
     xc = x.astype(np.float64) + 7.0  # centred on z = −7: padding (real 0) is 0
     f64 = np.empty((n, m, oh * ow))
     igemm.conv_acc(xc, igemm.pack_conv_weights(w), b, kernel=(kh, kw), strides=s, pads=p,

@@ -445,6 +445,20 @@ __attribute__((target("avx2"))) static void tile_avx2(const uint32_t *ap, const 
 }
 #endif
 
+/* One tile with the vector kernel (simd) or the portable one. */
+static inline void run_tile(int simd, const uint32_t *ap, const uint32_t *bp, int64_t K2,
+                            int64_t ld, const int32_t *bias, int bias_cols, int32_t acc[MR][NR]) {
+#if HW_X86
+    if (simd) {
+        tile_avx2(ap, bp, K2, ld, bias, bias_cols, acc);
+        return;
+    }
+#else
+    (void)simd;
+#endif
+    tile_c(ap, bp, K2, ld, bias, bias_cols, acc);
+}
+
 static int portable_only = 0;
 
 /* Make every later call use the portable kernel (on != 0) or the best one; returns the old
@@ -519,12 +533,7 @@ static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
                     tb[r] = i * MR + r < M ? (int32_t)bias[i * MR + r] : 0;
                 const uint32_t *api = ap + i * K2 * MR;
                 const uint32_t *bpj = blk + j * NR;
-#if HW_X86
-                if (simd)
-                    tile_avx2(api, bpj, K2, ld, tb, 0, acc);
-                else
-#endif
-                    tile_c(api, bpj, K2, ld, tb, 0, acc);
+                run_tile(simd, api, bpj, K2, ld, tb, 0, acc);
                 int64_t left = nq - j * NR;
                 store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
                            s_m, s_p, out, (int)out_type, simd);
@@ -736,12 +745,7 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *b
             const uint32_t *bpj = wb + j * K2 * NR;
             for (int64_t i = 0; i < nt; i++) {
                 const uint32_t *api = ablk + i * K2 * MR;
-#if HW_X86
-                if (simd)
-                    tile_avx2(api, bpj, K2, NR, cb, 1, acc);
-                else
-#endif
-                    tile_c(api, bpj, K2, NR, cb, 1, acc);
+                run_tile(simd, api, bpj, K2, NR, cb, 1, acc);
                 int64_t rows = nrow - i * MR < MR ? nrow - i * MR : MR;
                 for (int64_t r = 0; r < rows; r++) {
                     int64_t o = (qs + i * MR + r) * s_q + j * NR;
