@@ -492,7 +492,7 @@ int hw_igemm_simd(void) {
     return r;
 }
 
-/* The product for columns [q0, q1) (see hw_igemm); pl: a convolution's planes. */
+/* The product for columns [q0, q1) (see hw_igemm_parallel); pl: a convolution's planes. */
 static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
                       const bsrc_t *b, const planes_t *pl, int64_t q0, int64_t q1, int64_t P,
                       int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_type) {
@@ -555,33 +555,6 @@ static int alloc_planes(const bsrc_t *b, int64_t N, planes_t *pl) {
     return pl->xp ? 0 : -1;
 }
 
-/* The product for columns [q0, q1). ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M
- * zero); bias[M] int64 (must fit int32, checked by the caller). The output (m, q) with
- * q = n*P + p goes to out[n*s_n + m*s_m + p*s_p], of type out_type (OUT_I64, OUT_F64 or
- * OUT_I32). b: the B
- * geometry (see bsrc_t); for a matrix, pass is_conv = 0 and P = the number of columns.
- * Returns 0, or -1 when memory could not be allocated. */
-int hw_igemm(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias, const bsrc_t *b,
-             int64_t q0, int64_t q1, int64_t P, int64_t s_n, int64_t s_m, int64_t s_p,
-             void *out, int64_t out_type) {
-    if (q1 <= q0 || M <= 0) return 0;
-    planes_t pl;
-    int64_t n_img = b->is_conv ? (q1 - 1) / P + 1 : 0;
-    if (alloc_planes(b, n_img, &pl)) return -1;
-    if (pl.xp) {
-        uint32_t *row = (uint32_t *)malloc((size_t)pl.Wp * sizeof(uint32_t));
-        if (!row) {
-            free(pl.xp);
-            return -1;
-        }
-        fill_planes(b, &pl, (q0 / P) * pl.C2, n_img * pl.C2, row);
-        free(row);
-    }
-    int rc = igemm_cols(ap, M, K2, bias, b, &pl, q0, q1, P, s_n, s_m, s_p, out, out_type);
-    free(pl.xp);
-    return rc;
-}
-
 typedef struct {
     const uint32_t *ap;
     int64_t M, K2;
@@ -614,26 +587,32 @@ static void *run_job(void *arg) {
     return NULL;
 }
 
-/* fn(jobs[i]) for i < n: jobs 1.. on new threads, job 0 in the calling thread (a job whose
- * thread could not start runs here too). */
-static void run_all(void *(*fn)(void *), job_t *jobs, int64_t n) {
+/* fn(job i) for i < n (n <= 64), the jobs size bytes apart from jobs: jobs 1.. on new
+ * threads, job 0 in the calling thread (a job whose thread could not start runs here too). */
+static void run_all(void *(*fn)(void *), void *jobs, size_t size, int64_t n) {
     enum { MAXT = 64 };
     pthread_t tid[MAXT];
     int started[MAXT];
-    for (int64_t i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
-    fn(&jobs[0]);
+    char *job = (char *)jobs;
+    for (int64_t i = 1; i < n; i++)
+        started[i] = pthread_create(&tid[i], NULL, fn, job + i * size) == 0;
+    fn(job);
     for (int64_t i = 1; i < n; i++) {
         if (started[i])
             pthread_join(tid[i], NULL);
         else
-            fn(&jobs[i]);
+            fn(job + i * size);
     }
 }
 
-/* hw_igemm over [0, Q) split at the given column edges (n_parts + 1 values, multiples of
- * NR inside) among n_parts threads (the calling thread takes the first part). A
- * convolution's planes are filled first, split among the same threads. Returns 0, or -1
- * when memory could not be allocated. */
+/* The product for columns [0, Q), split at the given column edges (n_parts + 1 values,
+ * multiples of NR inside, Q the last) among n_parts threads (the calling thread takes the
+ * first part); a convolution's planes are filled first, split among the same threads.
+ * ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M zero); bias[M] int64 (must fit
+ * int32, checked by the caller). The output (m, q) with q = n*P + p goes to
+ * out[n*s_n + m*s_m + p*s_p], of type out_type (OUT_I64, OUT_F64 or OUT_I32). b: the B
+ * geometry (see bsrc_t); for a matrix, pass is_conv = 0 and P = the number of columns.
+ * Returns 0, or -1 when memory could not be allocated. */
 int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
                       const bsrc_t *b, const int64_t *edges, int64_t n_parts, int64_t P,
                       int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_type) {
@@ -650,17 +629,11 @@ int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
     for (int64_t i = 0; i < n_parts; i++)
         jobs[i] = (job_t){ap, M, K2, bias, b, &pl, edges[i], edges[i + 1], P, s_n, s_m, s_p,
                           out, out_type, n_planes * i / n_parts, n_planes * (i + 1) / n_parts, 0};
-    if (pl.xp && n_planes < n_parts) {
-        jobs[0].p0 = 0;
-        jobs[0].p1 = n_planes;
-        run_all(run_fill, jobs, 1);
-    } else if (pl.xp) {
-        run_all(run_fill, jobs, n_parts);
-    }
+    if (pl.xp) run_all(run_fill, jobs, sizeof(job_t), n_parts);
     int rc = 0;
     for (int64_t i = 0; i < n_parts; i++)
         if (jobs[i].rc) rc = jobs[i].rc;
-    if (rc == 0) run_all(run_job, jobs, n_parts);
+    if (rc == 0) run_all(run_job, jobs, sizeof(job_t), n_parts);
     free(pl.xp);
     for (int64_t i = 0; i < n_parts; i++)
         if (jobs[i].rc) rc = jobs[i].rc;
@@ -791,8 +764,6 @@ int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias
                   int64_t out_type) {
     enum { MAXT = 64 };
     rjob_t jobs[MAXT];
-    pthread_t tid[MAXT];
-    int started[MAXT];
     if (Q <= 0 || M <= 0) return 0;
     int64_t ntj = (M + NR - 1) / NR, nrt = (Q + MR - 1) / MR;
     if (n_parts < 1) n_parts = 1;
@@ -813,17 +784,10 @@ int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias
         }
         jobs[i] = (rjob_t){wb, M, K2, bias, a, q0, q1, j0, j1, s_q, out, out_type, 0};
     }
-    for (int64_t i = 1; i < n_parts; i++)
-        started[i] = pthread_create(&tid[i], NULL, run_rjob, &jobs[i]) == 0;
-    run_rjob(&jobs[0]);
-    int rc = jobs[0].rc;
-    for (int64_t i = 1; i < n_parts; i++) {
-        if (started[i])
-            pthread_join(tid[i], NULL);
-        else
-            run_rjob(&jobs[i]);
+    run_all(run_rjob, jobs, sizeof(rjob_t), n_parts);
+    int rc = 0;
+    for (int64_t i = 0; i < n_parts; i++)
         if (jobs[i].rc) rc = jobs[i].rc;
-    }
     return rc;
 }
 
