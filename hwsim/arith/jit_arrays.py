@@ -38,8 +38,8 @@ from numba import njit
 from hwsim.arith.jit import MODE_CODES, ROUNDING_CODES, requant_scalar_args, requantize_scalar
 from hwsim.arith.requantize import RequantParams
 
-__all__ = ["PARALLEL_MIN_ELEMENTS", "MAX_ADD_LEFT_SHIFT", "requantize_array", "add_array",
-           "maxpool_array"]
+__all__ = ["PARALLEL_MIN_ELEMENTS", "MAX_ADD_LEFT_SHIFT", "CODE_DTYPES", "requantize_array",
+           "add_array", "maxpool_array"]
 
 _INT32_MIN = -(1 << 31)
 _INT32_MAX = (1 << 31) - 1
@@ -283,16 +283,17 @@ def _tensor_args(params: RequantParams) -> tuple[tuple, int, int]:
              np.int64(hi), np.int64(out_bits), signed, wrap), mode, rnd)
 
 
-#: Code arrays the add and max-pool kernels read as they are (no int64 copy): the golden
-#: model's compact codes of 8-bit formats, and int64.
-_CODE_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int64))
+#: Code arrays the add and max-pool kernels read as they are (no int64 copy), and the
+#: output dtypes they and the requantize kernel write: the golden model's compact codes of
+#: 8-bit formats, and int64.
+CODE_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int64))
 
 
 def _out_dtype(out_dtype: npt.DTypeLike | None) -> np.dtype:
     """The kernels' output dtype: int64 (default) or a compact code dtype (int8 / uint8:
     the caller guarantees every code of the output format fits it)."""
     dt = np.dtype(np.int64 if out_dtype is None else out_dtype)
-    if dt not in _CODE_DTYPES:
+    if dt not in CODE_DTYPES:
         raise ValueError(f"out_dtype: expected int64, int8 or uint8, got {dt}")
     return dt
 
@@ -352,7 +353,7 @@ def add_array(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantPa
     numpy pipeline ``requantize(requantize(a, pa) + requantize(b, pb), po)``, which gives
     the same codes or raises its error."""
     out_dt = _out_dtype(out_dtype)
-    if (qa.shape != qb.shape or qa.dtype not in _CODE_DTYPES or qb.dtype not in _CODE_DTYPES
+    if (qa.shape != qb.shape or qa.dtype not in CODE_DTYPES or qb.dtype not in CODE_DTYPES
             or qa.size == 0
             or not 0 <= left_shift <= MAX_ADD_LEFT_SHIFT
             or not (_INT32_MIN <= za <= _INT32_MAX and _INT32_MIN <= zb <= _INT32_MAX)
@@ -381,7 +382,7 @@ def maxpool_array(q: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int,
     ``qmin`` outside int64). int8 / uint8 codes are read as they are."""
     out_dt = _out_dtype(out_dtype)
     q = np.asarray(q)
-    a = np.ascontiguousarray(q) if q.dtype in _CODE_DTYPES else _kernel_ints(q)
+    a = np.ascontiguousarray(q) if q.dtype in CODE_DTYPES else _kernel_ints(q)
     if a is None or a.ndim != 4 or not -(1 << 63) <= int(qmin) < 1 << 63:
         return None
     out = np.empty(a.shape[:2] + (int(out_hw[0]), int(out_hw[1])), dtype=out_dt)

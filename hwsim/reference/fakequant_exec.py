@@ -22,7 +22,7 @@ float64 operations of the numpy formulas kept here as their reference (:func:`ro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +53,7 @@ from hwsim.exact.matmul import (
     threads,
 )
 from hwsim.reference import fakequant_kernels as fk
-from hwsim.reference.golden_exec import ExecResult
+from hwsim.reference.golden_exec import ExecResult, Int64Arrays
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
 _MODE_ROUNDING = {"tflite": "half_away", "tflite_single": "half_up", "float32": "half_even",
@@ -275,7 +275,7 @@ def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
             codes[node.output] = _run_node(g, node, codes, tensors, accs, centred)
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
-    return ExecResult(codes=codes, tensors=tensors, accumulators=_Accumulators(accs),
+    return ExecResult(codes=codes, tensors=tensors, accumulators=Int64Arrays(accs),
                       overflow_events={})
 
 
@@ -283,32 +283,16 @@ def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
 class _BiasedSums:
     """A conv/gemm's exact float64 sums ``[N, C, ...]`` and its centred bias ``[C]``: the
     accumulators are ``(sums + bias).astype(int64)``, the float64 operations of the fused
-    rescale (:func:`rescale_fused`), made only when they are read."""
+    rescale (:func:`rescale_fused`), made only when they are read (``np.asarray``, as
+    :class:`hwsim.reference.golden_exec.Int64Arrays` does)."""
 
     sums: np.ndarray
     bias: np.ndarray
 
-    def int64(self) -> np.ndarray:
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:  # noqa: ANN001 - numpy protocol
         shape = (1, -1) + (1,) * (self.sums.ndim - 2)
-        return (self.sums + self.bias.reshape(shape)).astype(np.int64)
-
-
-class _Accumulators(Mapping):
-    """Read-only mapping of the fake-quant accumulators (int64 arrays), each computed from
-    its :class:`_BiasedSums` on every read (no int64 copy is made during the run)."""
-
-    def __init__(self, accs: Mapping[str, np.ndarray | _BiasedSums]) -> None:
-        self._accs = accs
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        v = self._accs[name]
-        return v.int64() if isinstance(v, _BiasedSums) else v
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._accs)
-
-    def __len__(self) -> int:
-        return len(self._accs)
+        acc = (self.sums + self.bias.reshape(shape)).astype(np.int64)
+        return acc if dtype is None else acc.astype(dtype, copy=False)
 
 
 class _CentredInputs:

@@ -50,8 +50,10 @@ class Int64Arrays(Mapping):
     """Read-only mapping that hands out int64 arrays of integer arrays kept narrower: the
     golden model keeps the int32 registers of layers the §7.5 kernels computed as int32
     and the codes of 8-bit tensors that only its compact-reading kernels consume as int8 /
-    uint8 (less memory traffic), and widens one only when it is read (a new array each
-    time; int64 arrays are handed out as they are). ``compact(name)``: the array as kept."""
+    uint8 (less memory traffic), the fake-quant reference its accumulators as float64 sums
+    plus bias (anything ``np.asarray`` converts), and one is widened only when it is read (a
+    new array each time; int64 arrays are handed out as they are). ``compact(name)``: the
+    value as kept."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._arrays = arrays

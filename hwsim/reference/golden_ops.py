@@ -412,9 +412,9 @@ def add(qa: np.ndarray, qb: np.ndarray, *, za: int, zb: int, pa: RequantParams,
     codes, or ``out_dtype`` (a compact code dtype every code of ``po``'s format fits)."""
     qa = np.asarray(qa)
     qb = np.asarray(qb)
-    if qa.dtype not in _COMPACT_IN:
+    if qa.dtype not in jit_arrays.CODE_DTYPES:
         qa = qa.astype(np.int64)
-    if qb.dtype not in _COMPACT_IN:
+    if qb.dtype not in jit_arrays.CODE_DTYPES:
         qb = qb.astype(np.int64)
     out = jit_arrays.add_array(qa, qb, za=za, zb=zb, pa=pa, pb=pb, po=po,
                                left_shift=left_shift, out_dtype=out_dtype, **_threads())
@@ -474,9 +474,6 @@ def requantize_acc(acc: np.ndarray, params: RequantParams,
         return out
     return _as(requantize_acc_numpy(acc, params), out_dtype)
 
-
-#: Input code dtypes the fused kernels read without an int64 copy.
-_COMPACT_IN = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int64))
 
 
 def _as(codes: np.ndarray, out_dtype: npt.DTypeLike | None) -> np.ndarray:

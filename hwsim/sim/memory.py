@@ -77,8 +77,7 @@ def gemm_memory(
     key = (dataflow, shape, config, int(input_unique_bytes), int(out_bits), setting)
     hit = _MEMORY_CACHE.get(key)
     if hit is None:
-        hit = _setting_memory(setting, dataflow, shape, config, input_unique_bytes, out_bits,
-                              layer)
+        hit = compute_gemm_memory(dataflow, shape, config, input_unique_bytes, out_bits, layer)
         if len(_MEMORY_CACHE) >= MEMORY_CACHE_SIZE:
             _MEMORY_CACHE.clear()
         _MEMORY_CACHE[key] = hit
