@@ -113,6 +113,49 @@ def test_matmul_blocks_and_thread_splits(q, k, m, force):
     assert out32.dtype == np.int32 and np.array_equal(out32, want)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_byte_quads_equal_pairs_and_numpy(dtype, force):
+    """§7.5 "Byte quads": weights in [−64, 64] with 8-bit activations run the u8×s8 kernel.
+    Worst-case lanes (activations at the range ends, weights ±64: pair sums ±32640), every
+    K mod 4, partial tiles, offsets, strided rows, thread splits and int32 outputs equal
+    the pair kernel and int64 numpy."""
+    rng = np.random.default_rng(11 + (dtype == np.int8))
+    info = np.iinfo(dtype)
+    for q, k, m in [(1, 1, 1), (7, 2, 3), (13, 5, 17), (40, 63, 33), (300, 131, 40),
+                    (2000, 64, 70), (1, 2048, 1000), (49, 1027, 48)]:
+        a = rng.integers(info.min, info.max + 1, (q, k)).astype(dtype)
+        w = rng.integers(-64, 65, (m, k)).astype(np.int8)
+        a[: q // 2] = np.where(rng.random((q // 2, k)) < 0.5, info.min, info.max)
+        w[: m // 2] = np.where(a[0] == info.max, 64, -64)[None, :] if q > 1 else 64
+        b = rng.integers(-10**6, 10**6, m)
+        pw = igemm.pack_weights(w, matrix=True)
+        assert pw.quads is not None and pw.quads.shape == (-(-m // 16), -(-k // 4), 16)
+        for offset in (0, 5, -128, int(info.min)):
+            want = (a.astype(np.int64) - offset) @ w.T.astype(np.int64) + b
+            got = igemm.matmul_acc(a, pw, b, offset=offset, force=force)
+            pairs = igemm.matmul_acc(a, pw, b, offset=offset, force=force, quads=False)
+            assert np.array_equal(got, want) and np.array_equal(pairs, want), (q, k, m, offset)
+        out32 = igemm.matmul_acc(a[:, ::-1], pw, b, force=force,
+                                 out=np.empty((q, m), dtype=np.int32))
+        assert np.array_equal(out32, a[:, ::-1].astype(np.int64) @ w.T.astype(np.int64) + b)
+
+
+def test_byte_quads_only_for_weights_within_64():
+    """A weight of ±65 could saturate vpmaddubsw's int16 lane (255·130 > 32767): no quads;
+    the pair kernel gives the exact result."""
+    rng = np.random.default_rng(12)
+    a = rng.integers(0, 256, (20, 30)).astype(np.uint8)
+    for extreme in (65, -65):
+        w = rng.integers(-64, 65, (9, 30))
+        w[3, 7] = extreme
+        pw = igemm.pack_weights(w, matrix=True)
+        assert pw.quads is None and pw.colsum is None
+        b = np.zeros(9, dtype=np.int64)
+        assert np.array_equal(igemm.matmul_acc(a, pw, b), a.astype(np.int64) @ w.T)
+    assert igemm.pack_weights(np.full((2, 3), 64), matrix=True).quads is not None
+    assert igemm.pack_weights(np.full((2, 3), 64)).quads is None  # conv operand: no quads
+
+
 CONV_CASES = [
     # N, C, H, W, M, KH, KW, strides, pads (t, l, b, r), dilations
     (2, 3, 9, 11, 5, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),

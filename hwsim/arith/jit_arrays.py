@@ -38,8 +38,8 @@ from numba import njit
 from hwsim.arith.jit import MODE_CODES, ROUNDING_CODES, requant_scalar_args, requantize_scalar
 from hwsim.arith.requantize import RequantParams
 
-__all__ = ["PARALLEL_MIN_ELEMENTS", "MAX_ADD_LEFT_SHIFT", "CODE_DTYPES", "requantize_array",
-           "add_array", "maxpool_array"]
+__all__ = ["PARALLEL_MIN_ELEMENTS", "MAX_ADD_LEFT_SHIFT", "CODE_DTYPES", "compact_code_dtype",
+           "requantize_array", "add_array", "maxpool_array"]
 
 _INT32_MIN = -(1 << 31)
 _INT32_MAX = (1 << 31) - 1
@@ -287,6 +287,15 @@ def _tensor_args(params: RequantParams) -> tuple[tuple, int, int]:
 #: output dtypes they and the requantize kernel write: the golden model's compact codes of
 #: 8-bit formats, and int64.
 CODE_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int64))
+
+
+def compact_code_dtype(lo: int, hi: int) -> np.dtype | None:
+    """int8 or uint8 when every code in ``[lo, hi]`` fits it (int8 preferred), else None."""
+    if -128 <= lo and hi <= 127:
+        return np.dtype(np.int8)
+    if 0 <= lo and hi <= 255:
+        return np.dtype(np.uint8)
+    return None
 
 
 def _out_dtype(out_dtype: npt.DTypeLike | None) -> np.dtype:

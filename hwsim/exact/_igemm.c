@@ -10,6 +10,8 @@
  * instruction vpmaddwd, or the portable C below) wraps only in the one case
  * (-2^15)*(-2^15)*2 = 2^31, which it returns as -2^31, equal modulo 2^32; int32 additions
  * wrap modulo 2^32. Hence an output whose true value lies in [-2^31, 2^31) is exact (§7.5).
+ * Matrix products may instead run on byte quads (u8 activations x s8 weights in [-64, 64],
+ * vpmaddubsw; see tile_u8_c), with the same result.
  *
  * The functions are plain C called through ctypes (which releases the GIL): the caller
  * splits the columns q among threads. The module also defines an empty Python extension
@@ -459,6 +461,71 @@ static inline void run_tile(int simd, const uint32_t *ap, const uint32_t *bp, in
     tile_c(ap, bp, K2, ld, bias, bias_cols, acc);
 }
 
+/* ---- Byte quads (u8 x s8), matrix products only (§7.5 "Byte quads") ----
+ * ap: [K4][MR] uint32, each four activation bytes u(4 k4 .. 4 k4 + 3) in [0, 255]; bp:
+ * [K4][ld] uint32, four weight bytes of one channel in [-64, 64]. vpmaddubsw forms
+ * u0 w0 + u1 w1 per int16 lane, |.| <= 255 * 128 = 32640: never saturated, exact; vpmaddwd
+ * with ones adds two lanes exactly into int32; int32 additions wrap modulo 2^32. */
+static void tile_u8_c(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_t ld,
+                      const int32_t *bias, int32_t acc[MR][NR]) {
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NR; c++) acc[r][c] = bias[c];
+    for (int64_t k4 = 0; k4 < K4; k4++) {
+        for (int r = 0; r < MR; r++) {
+            uint32_t a = ap[k4 * MR + r];
+            for (int c = 0; c < NR; c++) {
+                uint32_t bv = bp[k4 * ld + c];
+                uint32_t s = 0;
+                for (int i = 0; i < 4; i++)
+                    s += (uint32_t)((int32_t)(uint8_t)(a >> (8 * i)) * (int32_t)(int8_t)(bv >> (8 * i)));
+                acc[r][c] = (int32_t)((uint32_t)acc[r][c] + s);
+            }
+        }
+    }
+}
+
+#if HW_X86
+__attribute__((target("avx2"))) static void tile_u8_avx2(const uint32_t *ap, const uint32_t *bp,
+                                                         int64_t K4, int64_t ld,
+                                                         const int32_t *bias,
+                                                         int32_t acc[MR][NR]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i c[MR][2]; /* fully unrolled below: the compiler keeps the 12 in registers */
+    for (int r = 0; r < MR; r++) {
+        c[r][0] = _mm256_loadu_si256((const __m256i *)bias);
+        c[r][1] = _mm256_loadu_si256((const __m256i *)(bias + 8));
+    }
+    for (int64_t k4 = 0; k4 < K4; k4++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + k4 * ld));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + k4 * ld + 8));
+        const int32_t *a = (const int32_t *)(ap + k4 * MR);
+        for (int r = 0; r < MR; r++) {
+            __m256i x = _mm256_set1_epi32(a[r]);
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones));
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_si256((__m256i *)&acc[r][0], c[r][0]);
+        _mm256_storeu_si256((__m256i *)&acc[r][8], c[r][1]);
+    }
+}
+#endif
+
+/* One byte-quad tile with the vector kernel (simd) or the portable one. */
+static inline void run_tile_u8(int simd, const uint32_t *ap, const uint32_t *bp, int64_t K4,
+                               int64_t ld, const int32_t *bias, int32_t acc[MR][NR]) {
+#if HW_X86
+    if (simd) {
+        tile_u8_avx2(ap, bp, K4, ld, bias, acc);
+        return;
+    }
+#else
+    (void)simd;
+#endif
+    tile_u8_c(ap, bp, K4, ld, bias, acc);
+}
+
 static int portable_only = 0;
 
 /* Make every later call use the portable kernel (on != 0) or the best one; returns the old
@@ -691,8 +758,49 @@ static void pack_rows(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K2, uin
     }
 }
 
-/* Rows [q0, q1) x column tiles [j0, j1) of out[q * s_q + m]. */
-static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias,
+/* Pack rows [q0, q0 + nrow) of a as byte-quad A panels ap[ceil(nrow/MR)][K4][MR]: byte i
+ * of panel[k4][r] is a(row, 4 k4 + i) - offset (the caller guarantees it lies in [0, 255];
+ * 0 past K and for rows past nrow). */
+static void pack_rows_u8(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K4, uint32_t *ap) {
+    int t = (int)a->type;
+    int64_t off = a->offset, K = a->K;
+    int64_t nt = (nrow + MR - 1) / MR;
+    /* whole quads of contiguous bytes: a copy (uint8, offset 0) or a flip of the sign bits
+     * (int8, offset -128: x + 128 = x ^ 0x80 in every byte) */
+    int direct = a->sk == 1 && ((t == T_U8 && off == 0) || (t == T_I8 && off == -128));
+    uint32_t flip = t == T_I8 ? 0x80808080u : 0;
+    for (int64_t i = 0; i < nt; i++) {
+        uint32_t *panel = ap + i * K4 * MR;
+        for (int64_t r = 0; r < MR; r++) {
+            int64_t row = i * MR + r;
+            if (row >= nrow) {
+                for (int64_t k4 = 0; k4 < K4; k4++) panel[k4 * MR + r] = 0;
+                continue;
+            }
+            int64_t base = (q0 + row) * a->sq;
+            int64_t k4 = 0;
+            if (direct) {
+                const uint8_t *src = (const uint8_t *)a->src + base;
+                for (; 4 * k4 + 3 < K; k4++) {
+                    uint32_t v;
+                    memcpy(&v, src + 4 * k4, 4);
+                    panel[k4 * MR + r] = v ^ flip;
+                }
+            }
+            for (; k4 < K4; k4++) {
+                uint32_t v = 0;
+                for (int64_t b = 0; b < 4 && 4 * k4 + b < K; b++)
+                    v |= (uint32_t)(uint8_t)(elem(a->src, t, base + (4 * k4 + b) * a->sk) - off)
+                         << (8 * b);
+                panel[k4 * MR + r] = v;
+            }
+        }
+    }
+}
+
+/* Rows [q0, q1) x column tiles [j0, j1) of out[q * s_q + m]. K2: the words per channel
+ * of the weights, int16 pairs (quad = 0) or byte quads (quad = 1, then K2 = ceil(K/4)). */
+static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, int quad, const int64_t *bias,
                      const bsrc_t *a, int64_t q0, int64_t q1, int64_t j0, int64_t j1,
                      int64_t s_q, void *out, int64_t out_type) {
     if (q1 <= q0 || j1 <= j0) return 0;
@@ -711,14 +819,20 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *b
     for (int64_t qs = q0; qs < q1; qs += rb) {
         int64_t nrow = q1 - qs < rb ? q1 - qs : rb;
         int64_t nt = (nrow + MR - 1) / MR;
-        pack_rows(a, qs, nrow, K2, ablk);
+        if (quad)
+            pack_rows_u8(a, qs, nrow, K2, ablk);
+        else
+            pack_rows(a, qs, nrow, K2, ablk);
         for (int64_t j = j0; j < j1; j++) {
             int64_t cols = M - j * NR < NR ? M - j * NR : NR;
             for (int c = 0; c < NR; c++) cb[c] = c < cols ? (int32_t)bias[j * NR + c] : 0;
             const uint32_t *bpj = wb + j * K2 * NR;
             for (int64_t i = 0; i < nt; i++) {
                 const uint32_t *api = ablk + i * K2 * MR;
-                run_tile(simd, api, bpj, K2, NR, cb, 1, acc);
+                if (quad)
+                    run_tile_u8(simd, api, bpj, K2, NR, cb, acc);
+                else
+                    run_tile(simd, api, bpj, K2, NR, cb, 1, acc);
                 int64_t rows = nrow - i * MR < MR ? nrow - i * MR : MR;
                 for (int64_t r = 0; r < rows; r++) {
                     int64_t o = (qs + i * MR + r) * s_q + j * NR;
@@ -740,6 +854,7 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *b
 typedef struct {
     const uint32_t *wb;
     int64_t M, K2;
+    int quad;
     const int64_t *bias;
     const bsrc_t *a;
     int64_t q0, q1, j0, j1, s_q;
@@ -750,16 +865,17 @@ typedef struct {
 
 static void *run_rjob(void *arg) {
     rjob_t *j = (rjob_t *)arg;
-    j->rc = rows_part(j->wb, j->M, j->K2, j->bias, j->a, j->q0, j->q1, j->j0, j->j1,
+    j->rc = rows_part(j->wb, j->M, j->K2, j->quad, j->bias, j->a, j->q0, j->q1, j->j0, j->j1,
                       j->s_q, j->out, j->out_type);
     return NULL;
 }
 
-/* out[q * s_q + m] (of type out_type: OUT_I64, OUT_F64 or OUT_I32) for q < Q, m < M; wb: the weight pairs
- * [ceil(M/NR)][K2][NR]. The work is split among n_parts threads (the calling
+/* out[q * s_q + m] (of type out_type: OUT_I64, OUT_F64 or OUT_I32) for q < Q, m < M; wb:
+ * the weights [ceil(M/NR)][K2][NR], int16 pairs (quad = 0) or byte quads (quad = 1: K2 =
+ * ceil(K/4), weights in [-64, 64], every a(q, k) - offset in [0, 255]). The work is split among n_parts threads (the calling
  * thread takes the first part): by rows when there are many, else by column tiles. Returns
  * 0, or -1 when memory could not be allocated. */
-int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias,
+int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, int64_t quad, const int64_t *bias,
                   const bsrc_t *a, int64_t Q, int64_t n_parts, int64_t s_q, void *out,
                   int64_t out_type) {
     enum { MAXT = 64 };
@@ -782,7 +898,7 @@ int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, const int64_t *bias
             j0 = u0;
             j1 = u1;
         }
-        jobs[i] = (rjob_t){wb, M, K2, bias, a, q0, q1, j0, j1, s_q, out, out_type, 0};
+        jobs[i] = (rjob_t){wb, M, K2, quad != 0, bias, a, q0, q1, j0, j1, s_q, out, out_type, 0};
     }
     run_all(run_rjob, jobs, sizeof(rjob_t), n_parts);
     int rc = 0;

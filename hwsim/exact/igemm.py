@@ -7,7 +7,9 @@ a convolution's NCHW input through padded pair planes (padding included), a stri
 matrix's rows directly, so no patch matrix is built. A result is exact when its true value
 lies in the int32 range, which the callers guarantee for every output they keep (§7.5): the
 accumulator is at most 32 bits, and outputs whose bound ``|bias| + Σ|a|·|w|`` exceeds it
-are recomputed step by step anyway.
+are recomputed step by step anyway. Matrix products of 8-bit activations by weights in
+[−64, 64] use byte quads instead (``vpmaddubsw``, never saturated there; §7.5 "Byte
+quads").
 
 :func:`available` says whether the kernels can be used (extension built, vector unit
 present); :func:`fits` whether operands fit; :func:`pack_weights` prepares the weights
@@ -30,13 +32,16 @@ import numpy.typing as npt
 from hwsim.errors import HwsimError
 from hwsim.exact.matmul import threads
 
-__all__ = ["MR", "INT16_MIN", "INT16_MAX", "PackedWeights", "available", "set_enabled",
+__all__ = ["MR", "INT16_MIN", "INT16_MAX", "QUAD_WMAX", "PackedWeights", "available", "set_enabled",
            "use_portable", "simd", "fits", "pack_weights", "pack_conv_weights",
            "cached_weights", "conv_acc", "matmul_acc"]
 
 #: Rows of A per tile of the kernel (A is packed in tiles of this many rows).
 MR = 6
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+#: Largest |w| of the byte-quad kernel: 255·(64 + 64) = 32640 fits the int16 lane of
+#: ``vpmaddubsw`` (§7.5 "Byte quads").
+QUAD_WMAX = 64
 #: Columns per thread below which one thread does the whole product.
 _MIN_COLS_PER_THREAD = 64
 #: Multiply-adds below which :func:`matmul_acc` runs in the calling thread only.
@@ -74,7 +79,7 @@ def _load() -> ctypes.CDLL | None:
                                       ctypes.POINTER(_BSource), ctypes.c_void_p, _i64, _i64,
                                       _i64, _i64, _i64, ctypes.c_void_p, _i64]
     lib.hw_igemm_rows.restype = ctypes.c_int
-    lib.hw_igemm_rows.argtypes = [ctypes.c_void_p, _i64, _i64, ctypes.c_void_p,
+    lib.hw_igemm_rows.argtypes = [ctypes.c_void_p, _i64, _i64, _i64, ctypes.c_void_p,
                                   ctypes.POINTER(_BSource), _i64, _i64, _i64, ctypes.c_void_p,
                                   _i64]
     lib.hw_memeq.restype = ctypes.c_int
@@ -140,10 +145,16 @@ class PackedWeights:
     #: max |w| (0 for no weights)
     wmax: int = 0
     cols: npt.NDArray[np.uint32] | None = None
+    #: (matrix products with every weight in [-64, 64] only) the byte-quad vector operand
+    #: ``[ceil(M/16), ceil(K/4), 16]`` uint32, four int8 weights of consecutive k per word
+    quads: npt.NDArray[np.uint32] | None = None
+    #: with ``quads``: ``Σ_k w[m, k]`` per channel (int64), for the activation shift
+    colsum: npt.NDArray[np.int64] | None = None
 
     @property
     def nbytes(self) -> int:
-        return self.data.nbytes + (0 if self.cols is None else self.cols.nbytes)
+        return sum(a.nbytes for a in (self.data, self.cols, self.quads, self.colsum)
+                   if a is not None)
 
     @property
     def k2(self) -> int:
@@ -162,13 +173,25 @@ def pack_weights(w: npt.NDArray[np.integer], *, matrix: bool = False) -> PackedW
     if np.little_endian is False:  # pragma: no cover - no big-endian machine here
         raise HwsimError("integer product kernels: big-endian machines are not supported")
     data = np.ascontiguousarray(pairs.reshape(mt, MR, -1).transpose(0, 2, 1))
-    cols = None
+    wmax = int(np.abs(w16).max()) if w16.size else 0
+    cols = quads = colsum = None
     if matrix:
-        ntj = -(-m // 16)
-        cols = np.zeros((ntj * 16, pairs.shape[1]), dtype=np.uint32)
-        cols[:m] = pairs[:m]
-        cols = np.ascontiguousarray(cols.reshape(ntj, 16, -1).transpose(0, 2, 1))
-    return PackedWeights(data, m, k, int(np.abs(w16).max()) if w16.size else 0, cols)
+        cols = _channel_tiles(pairs[:m], m)
+        if wmax <= QUAD_WMAX:
+            w8 = np.zeros((m, -(-k // 4) * 4), dtype=np.int8)
+            w8[:, :k] = w
+            quads = _channel_tiles(w8.view(np.uint32), m)
+            colsum = w16[:m].sum(axis=1, dtype=np.int64)
+    return PackedWeights(data, m, k, wmax, cols, quads, colsum)
+
+
+def _channel_tiles(words: npt.NDArray[np.uint32], m: int) -> npt.NDArray[np.uint32]:
+    """``words[M, U]`` (one row per output channel) as tiles of 16 channels, each tile's
+    words k-major and contiguous: ``[ceil(M/16), U, 16]`` (channels past M zero)."""
+    ntj = -(-m // 16)
+    tiles = np.zeros((ntj * 16, words.shape[1]), dtype=np.uint32)
+    tiles[:m] = words
+    return np.ascontiguousarray(tiles.reshape(ntj, 16, -1).transpose(0, 2, 1))
 
 
 def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
@@ -329,10 +352,11 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
 
 def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np.int64],
                *, offset: int = 0, out: npt.NDArray[np.int64] | None = None,
-               force: bool = False) -> npt.NDArray[np.int64]:
+               force: bool = False, quads: bool = True) -> npt.NDArray[np.int64]:
     """``out[q, m] = bias[m] + Σ_k (a[q, k] − offset)·w[m, k]`` modulo 2^32 (int64 values
     sign-extended from int32; ``out`` may also be int32 or float64) for ``a[Q, K]`` (any
-    strides); returns ``out[Q, M]``."""
+    strides); returns ``out[Q, M]``. With 8-bit ``a`` and weights packed as byte quads the
+    byte-quad kernel runs (same result; ``quads=False`` keeps the pair kernel)."""
     a = _source(np.asarray(a))
     q, k = a.shape
     if pw.k != k:
@@ -349,7 +373,15 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
     # rows of a broadcast, the weights as the vector operand: whole output rows per tile
     b = _check_run(pw, bias, out, force)
     n_threads = threads() if q * pw.rows * pw.k >= _MIN_MACS_PER_CALL_THREADS else 1
-    rc = _LIB.hw_igemm_rows(pw.cols.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
+    words, units, quad = pw.cols, pw.k2, 0
+    if quads and pw.quads is not None and a.dtype in (np.int8, np.uint8):
+        # a − offset lies in [lo, lo + 255]: the kernel reads u = a − offset − lo ∈ [0, 255]
+        # and the bias gains lo·Σ_k w (mod 2^32, an int32 as the kernel reads it)
+        lo = int(np.iinfo(a.dtype).min) - int(offset)
+        b = (b + lo * pw.colsum + (1 << 31)) % (1 << 32) - (1 << 31)
+        src.offset = int(offset) + lo
+        words, units, quad = pw.quads, pw.quads.shape[1], 1
+    rc = _LIB.hw_igemm_rows(words.ctypes.data, pw.rows, units, quad, b.ctypes.data,
                             ctypes.byref(src), q, n_threads, pw.rows, out.ctypes.data,
                             _OUT_TYPES[out.dtype])
     if rc != 0:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.arith import jit_arrays
 from hwsim.compiler.dynamic import (
     dynamic_add,
     dynamic_bias,
@@ -83,12 +84,7 @@ def code_dtype(tq: TensorQ) -> np.dtype | None:
     """int8 or uint8 when every code of ``tq``'s format fits it, else None."""
     if tq.dtype.startswith(("fp", "float")):
         return None
-    lo, hi = tq.qmin, tq.qmax
-    if -128 <= lo and hi <= 127:
-        return np.dtype(np.int8)
-    if 0 <= lo and hi <= 255:
-        return np.dtype(np.uint8)
-    return None
+    return jit_arrays.compact_code_dtype(tq.qmin, tq.qmax)
 
 
 def compact_dtypes(g: QGraph) -> dict[str, np.dtype]:

@@ -17,7 +17,7 @@ from functools import cached_property, partial
 import numpy as np
 import numpy.typing as npt
 
-from hwsim.arith import AccumulatorOverflowError, RequantParams
+from hwsim.arith import AccumulatorOverflowError, RequantParams, jit_arrays
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
 from hwsim.exact import conv2d_acc, gemm_acc
@@ -169,13 +169,19 @@ def _check_bias(bias: np.ndarray, config: ArrayConfig) -> None:
         )
 
 
+def _check_channels(params: RequantParams, n: int) -> None:
+    """HwsimError unless ``params`` has one channel or ``n`` (the GEMM's N outputs)."""
+    if params.channels not in (1, n):
+        raise HwsimError(f"requantization parameters: {params.channels} channels for "
+                         f"N = {n} outputs")
+
+
 def _per_channel(arr, n: int, dtype) -> np.ndarray:
-    """A writable contiguous copy with one value per channel (one kernel signature)."""
+    """A writable contiguous copy with one value per channel (one kernel signature); the
+    caller checked that ``arr`` has 1 or ``n`` values."""
     arr = np.asarray(arr, dtype=dtype).reshape(-1)
     if arr.size == 1:
         return np.full(n, arr[0], dtype=dtype)
-    if arr.size != n:
-        raise HwsimError(f"requantization parameters: {arr.size} channels for N = {n} outputs")
     return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
@@ -226,17 +232,17 @@ def simulate_gemm(
     shape = GemmShape(a.shape[0], a.shape[1], w.shape[1])
     flow = get_dataflow(config.dataflow)
     rows, cols, lat = config.rows, config.cols, config.requant_latency
-    (mult, shift, scale, mode_code, rounding_code, zp, act_min, act_max, out_bits,
-     out_signed, wrap) = requant_scalar_args(params)
-    # Plain Python scalars: one Numba signature per kernel whatever the caller passed.
-    mode_code, rounding_code, zp = int(mode_code), int(rounding_code), int(zp)
-    act_min, act_max, out_bits = int(act_min), int(act_max), int(out_bits)
-    out_signed, wrap = bool(out_signed), bool(wrap)
-    n = shape.n
-    mult = _per_channel(mult, n, np.int64)
-    shift = _per_channel(shift, n, np.int64)
-    scale = _per_channel(scale, n, np.float32)
+    _check_channels(params, shape.n)
     if stepped:
+        (mult, shift, scale, mode_code, rounding_code, zp, act_min, act_max, out_bits,
+         out_signed, wrap) = requant_scalar_args(params)
+        # Plain Python scalars: one Numba signature per kernel whatever the caller passed.
+        mode_code, rounding_code, zp = int(mode_code), int(rounding_code), int(zp)
+        act_min, act_max, out_bits = int(act_min), int(act_max), int(out_bits)
+        out_signed, wrap = bool(out_signed), bool(wrap)
+        mult = _per_channel(mult, shape.n, np.int64)
+        shift = _per_channel(shift, shape.n, np.int64)
+        scale = _per_channel(scale, shape.n, np.float32)
         check_stepped_memory(config)
         ops = flow.kernel_operands(a, w, b64)
         acc_buf = ops.acc_init.copy()
@@ -267,8 +273,10 @@ def simulate_gemm(
     if first_loc is not None and config.acc_overflow == "error":
         _raise_overflow(first_loc, config)
     # §8 on whole columns at once, the golden model's requantize_acc (channel axis 1; tested
-    # equal to the stepped kernel's Numba scalar).
-    values = np.asarray(golden_ops.requantize_acc(acc, params), dtype=np.int64)
+    # equal to the stepped kernel's Numba scalar). Every code lies in [act_min, act_max], so
+    # 8-bit outputs are kept as int8 / uint8 (compiler.md §5); `values` reads them as int64.
+    values = golden_ops.requantize_acc(
+        acc, params, out_dtype=jit_arrays.compact_code_dtype(params.act_min, params.act_max))
     return GemmResult(
         source=arrays_source(values, acc), cycles=flow.array_cycles(shape, rows, cols, lat),
         overflow_events=events, first_overflow=first_loc, stepped=False,
@@ -403,7 +411,7 @@ def simulate_conv_layer_fast(
         _check_port("weight", lo, hi, config.weight_bits)
         wmax = max(-lo, hi)
     _check_bias(b64, config)
-    _per_channel(params.multiplier, m, np.int64)  # the channel-count check of simulate_gemm
+    _check_channels(params, m)
     acc, _, over = conv2d_acc(x, w, b64, x_zero_point=x_zero_point, strides=strides,
                               pads=pads, dilations=dilations, group=group,
                               acc_bits=config.acc_bits, policy=config.acc_overflow,
@@ -457,7 +465,7 @@ def simulate_gemm_layer_fast(
     a, wt, b64, _, _ = _check_operands(x, w.T, bias, config)
     shape = GemmShape(a.shape[0], a.shape[1], wt.shape[1])
     k_, n_ = shape.k, shape.n
-    _per_channel(params.multiplier, n_, np.int64)  # the channel-count check of simulate_gemm
+    _check_channels(params, n_)
     flow = get_dataflow(config.dataflow)
     rows, cols, lat = config.rows, config.cols, config.requant_latency
     acc, events, over = gemm_acc(a, w, b64, acc_bits=config.acc_bits,
