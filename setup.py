@@ -12,6 +12,7 @@ setup(
             "hwsim.exact._igemm",
             sources=["hwsim/exact/_igemm.c"],
             extra_compile_args=["-O3", "-std=c11"],
+            libraries=["m"],
             optional=True,
         )
     ]

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwsim.arith import RequantConfig, make_requant_params, requantize
+from hwsim.arith.jit_arrays import f64_scales
 from hwsim.errors import HwsimError
 from hwsim.exact import accumulator, igemm
 from hwsim.exact.im2col import conv_columns
@@ -154,6 +156,44 @@ def test_byte_quads_only_for_weights_within_64():
         assert np.array_equal(igemm.matmul_acc(a, pw, b), a.astype(np.int64) @ w.T)
     assert igemm.pack_weights(np.full((2, 3), 64), matrix=True).quads is not None
     assert igemm.pack_weights(np.full((2, 3), 64)).quads is None  # conv operand: no quads
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "half_away", "half_even", "floor",
+                                      "toward_zero"])
+def test_fused_requantization_equals_requantize(rounding, force):
+    """§8.4 "Evaluation in float64" fused into the matrix kernels' stores: the codes equal
+    ``requantize`` of the accumulators for every rounding, per-channel and per-tensor
+    scales (ties among them), int8 / uint8 / int64 codes, narrowed clamps, partial tiles,
+    both weight packings."""
+    rng = np.random.default_rng(["half_up", "half_away", "half_even", "floor",
+                                 "toward_zero"].index(rounding) + 50)
+    cfg = RequantConfig(mode="dyadic", multiplier_bits=16, rounding=rounding)
+    for q, k, m in [(1, 7, 5), (13, 64, 40), (300, 131, 33), (1, 2048, 70)]:
+        a = rng.integers(0, 256, (q, k)).astype(np.uint8)
+        w = rng.integers(-64, 65, (m, k)) if k != 131 else rng.integers(-300, 300, (m, k))
+        b = rng.integers(-10**6, 10**6, m)
+        pw = igemm.pack_weights(w, matrix=True)
+        acc = a.astype(np.int64) @ w.T + b
+        for channels, signed, narrow in ((m, True, False), (1, False, True), (m, True, True)):
+            scale = np.exp2(rng.uniform(-14, -6, channels))
+            scale[: channels // 2] = np.exp2(-rng.integers(1, 9))  # exact ties
+            lo, hi = (-128, 127) if signed else (0, 255)
+            z = int(rng.integers(lo, hi + 1))
+            p = make_requant_params(scale, cfg, z, 8, signed,
+                                    act_min=max(lo, z - 20) if narrow else None,
+                                    act_max=min(hi, z + 30) if narrow else None)
+            scales = np.broadcast_to(f64_scales(p), (m,))
+            want = requantize(acc, p, channel_axis=1)
+            for dt in (np.int8 if signed else np.uint8, np.int64):
+                codes = np.empty((q, m), dtype=dt)
+                fused = igemm.Float64Requant(scales, rounding, p.zero_point, p.act_min,
+                                             p.act_max, codes)
+                out = igemm.matmul_acc(a, pw, b, out=np.empty((q, m), np.int32),
+                                       requant=fused, force=force)
+                assert np.array_equal(out, acc) and np.array_equal(codes, want), (q, k, m, dt)
+    with pytest.raises(HwsimError, match="fused requantization"):
+        igemm.matmul_acc(a, pw, b, requant=igemm.Float64Requant(
+            scales[:3], rounding, 0, -128, 127, np.empty((q, m), np.int8)))
 
 
 CONV_CASES = [

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <pthread.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -798,11 +799,94 @@ static void pack_rows_u8(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K4, 
     }
 }
 
+/* ---- Requantization fused into the store (matrix products) ----
+ * §8.4 "Evaluation in float64" (dyadic / custom, |m| < 2^21, shift <= 52, saturating
+ * output stage): q = clamp(R(acc * scale[m]) + z, lo, hi), every step exact. The caller
+ * checks the conditions (hwsim.arith.jit_arrays.f64_scales). */
+enum { RQ_HALF_UP = 0, RQ_HALF_AWAY = 1, RQ_HALF_EVEN = 2, RQ_FLOOR = 3, RQ_TOWARD_ZERO = 4 };
+/* Code types of the requantized output. */
+enum { CODE_I64 = 0, CODE_I8 = 1, CODE_U8 = 2 };
+
+typedef struct {
+    const double *scale; /* per output channel, M values; NULL: no requantization */
+    int64_t rounding;    /* RQ_* */
+    double z, lo, hi;    /* zero point and the clamp bounds act_min, act_max */
+    void *codes;         /* codes[q * s_q + m], of type code_type */
+    int64_t code_type;   /* CODE_* */
+} requant_t;
+
+/* The §6 rounding of the exact float64 v (rint: the default round-to-nearest-even mode). */
+static inline double rq_round(double v, int64_t rounding) {
+    switch (rounding) {
+    case RQ_HALF_UP: return floor(v + 0.5);
+    case RQ_HALF_AWAY: return copysign(floor(fabs(v) + 0.5), v);
+    case RQ_HALF_EVEN: return rint(v);
+    case RQ_FLOOR: return floor(v);
+    default: return trunc(v);
+    }
+}
+
+static inline void put_code(void *codes, int64_t i, int64_t q, int64_t type) {
+    if (type == CODE_I8)
+        ((int8_t *)codes)[i] = (int8_t)q;
+    else if (type == CODE_U8)
+        ((uint8_t *)codes)[i] = (uint8_t)q;
+    else
+        ((int64_t *)codes)[i] = q;
+}
+
+/* codes[o + c] for the n accumulators v[c] of channels m0 + c. */
+static void requant_run(const requant_t *rq, int64_t o, int64_t m0, const int32_t *v,
+                        int64_t n) {
+    for (int64_t c = 0; c < n; c++) {
+        double y = rq_round((double)v[c] * rq->scale[m0 + c], rq->rounding) + rq->z;
+        y = y < rq->lo ? rq->lo : (y > rq->hi ? rq->hi : y);
+        put_code(rq->codes, o + c, (int64_t)y, rq->code_type);
+    }
+}
+
+#if HW_X86
+/* requant_run for 16 values with AVX2 (the same operations, four lanes at a time). */
+__attribute__((target("avx2"))) static void requant16(const requant_t *rq, int64_t o,
+                                                      int64_t m0, const int32_t *v) {
+    const __m256d half = _mm256_set1_pd(0.5), sign = _mm256_set1_pd(-0.0);
+    const __m256d z = _mm256_set1_pd(rq->z), lo = _mm256_set1_pd(rq->lo),
+                  hi = _mm256_set1_pd(rq->hi);
+    int32_t q[16];
+    for (int h = 0; h < 4; h++) {
+        __m256d x = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(v + 4 * h))),
+                                  _mm256_loadu_pd(rq->scale + m0 + 4 * h));
+        __m256d r;
+        switch (rq->rounding) {
+        case RQ_HALF_UP: r = _mm256_floor_pd(_mm256_add_pd(x, half)); break;
+        case RQ_HALF_AWAY:
+            r = _mm256_or_pd(_mm256_floor_pd(_mm256_add_pd(_mm256_andnot_pd(sign, x), half)),
+                             _mm256_and_pd(sign, x));
+            break;
+        case RQ_HALF_EVEN: r = _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); break;
+        case RQ_FLOOR: r = _mm256_floor_pd(x); break;
+        default: r = _mm256_round_pd(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); break;
+        }
+        r = _mm256_min_pd(_mm256_max_pd(_mm256_add_pd(r, z), lo), hi);
+        _mm_storeu_si128((__m128i *)(q + 4 * h), _mm256_cvttpd_epi32(r));
+    }
+    if (rq->code_type == CODE_I8) {
+        int8_t *d = (int8_t *)rq->codes + o;
+        for (int c = 0; c < 16; c++) d[c] = (int8_t)q[c];
+    } else if (rq->code_type == CODE_U8) {
+        uint8_t *d = (uint8_t *)rq->codes + o;
+        for (int c = 0; c < 16; c++) d[c] = (uint8_t)q[c];
+    } else {
+        store16_i64((int64_t *)rq->codes + o, q);
+    }
+}
+#endif
+
 /* Rows [q0, q1) x column tiles [j0, j1) of out[q * s_q + m]. K2: the words per channel
  * of the weights, int16 pairs (quad = 0) or byte quads (quad = 1, then K2 = ceil(K/4)). */
 static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, int quad, const int64_t *bias,
                      const bsrc_t *a, int64_t q0, int64_t q1, int64_t j0, int64_t j1,
-                     int64_t s_q, void *out, int64_t out_type) {
+                     int64_t s_q, void *out, int64_t out_type, const requant_t *rq) {
     if (q1 <= q0 || j1 <= j0) return 0;
     /* rows per block: its A panels stay near 192 KiB (in L2 while the weight tiles stream
      * past them) */
@@ -839,10 +923,12 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, int quad, const 
 #if HW_X86
                     if (simd && cols == NR) {
                         store16(out, o, acc[r], (int)out_type);
+                        if (rq->scale) requant16(rq, o, j * NR, acc[r]);
                         continue;
                     }
 #endif
                     for (int64_t c = 0; c < cols; c++) put(out, o + c, acc[r][c], (int)out_type);
+                    if (rq->scale) requant_run(rq, o, j * NR, acc[r], cols);
                 }
             }
         }
@@ -860,24 +946,27 @@ typedef struct {
     int64_t q0, q1, j0, j1, s_q;
     void *out;
     int64_t out_type;
+    const requant_t *rq;
     int rc;
 } rjob_t;
 
 static void *run_rjob(void *arg) {
     rjob_t *j = (rjob_t *)arg;
     j->rc = rows_part(j->wb, j->M, j->K2, j->quad, j->bias, j->a, j->q0, j->q1, j->j0, j->j1,
-                      j->s_q, j->out, j->out_type);
+                      j->s_q, j->out, j->out_type, j->rq);
     return NULL;
 }
 
 /* out[q * s_q + m] (of type out_type: OUT_I64, OUT_F64 or OUT_I32) for q < Q, m < M; wb:
  * the weights [ceil(M/NR)][K2][NR], int16 pairs (quad = 0) or byte quads (quad = 1: K2 =
- * ceil(K/4), weights in [-64, 64], every a(q, k) - offset in [0, 255]). The work is split among n_parts threads (the calling
- * thread takes the first part): by rows when there are many, else by column tiles. Returns
- * 0, or -1 when memory could not be allocated. */
+ * ceil(K/4), weights in [-64, 64], every a(q, k) - offset in [0, 255]). With rq->scale
+ * set, each stored accumulator is also requantized into rq->codes at the same index. The
+ * work is split among n_parts threads (the calling thread takes the first part): by rows
+ * when there are many, else by column tiles. Returns 0, or -1 when memory could not be
+ * allocated. */
 int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, int64_t quad, const int64_t *bias,
                   const bsrc_t *a, int64_t Q, int64_t n_parts, int64_t s_q, void *out,
-                  int64_t out_type) {
+                  int64_t out_type, const requant_t *rq) {
     enum { MAXT = 64 };
     rjob_t jobs[MAXT];
     if (Q <= 0 || M <= 0) return 0;
@@ -898,7 +987,8 @@ int hw_igemm_rows(const uint32_t *wb, int64_t M, int64_t K2, int64_t quad, const
             j0 = u0;
             j1 = u1;
         }
-        jobs[i] = (rjob_t){wb, M, K2, quad != 0, bias, a, q0, q1, j0, j1, s_q, out, out_type, 0};
+        jobs[i] = (rjob_t){wb, M, K2, quad != 0, bias, a, q0, q1, j0, j1, s_q, out, out_type,
+                           rq, 0};
     }
     run_all(run_rjob, jobs, sizeof(rjob_t), n_parts);
     int rc = 0;
@@ -915,6 +1005,7 @@ int hw_memeq(const void *a, const void *b, int64_t n) {
 
 /* Offsets of the fields of bsrc_t, for the ctypes mirror to check its layout. */
 int64_t hw_bsrc_size(void) { return (int64_t)sizeof(bsrc_t); }
+int64_t hw_requant_size(void) { return (int64_t)sizeof(requant_t); }
 
 static struct PyModuleDef igemm_module = {PyModuleDef_HEAD_INIT, "_igemm",
                                           "Exact 16-bit integer products (C, via ctypes).", -1,

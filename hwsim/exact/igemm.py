@@ -34,7 +34,7 @@ from hwsim.exact.matmul import threads
 
 __all__ = ["MR", "INT16_MIN", "INT16_MAX", "QUAD_WMAX", "PackedWeights", "available", "set_enabled",
            "use_portable", "simd", "fits", "pack_weights", "pack_conv_weights",
-           "cached_weights", "conv_acc", "matmul_acc"]
+           "cached_weights", "conv_acc", "matmul_acc", "Float64Requant"]
 
 #: Rows of A per tile of the kernel (A is packed in tiles of this many rows).
 MR = 6
@@ -68,6 +68,36 @@ class _BSource(ctypes.Structure):
                 ("offset", _i64), ("pad_value", _i64), ("K", _i64)]
 
 
+class _Requant(ctypes.Structure):
+    """Mirror of the C ``requant_t`` (the requantization fused into a matrix product)."""
+
+    _fields_ = [("scale", ctypes.c_void_p), ("rounding", _i64), ("z", ctypes.c_double),
+                ("lo", ctypes.c_double), ("hi", ctypes.c_double), ("codes", ctypes.c_void_p),
+                ("code_type", _i64)]
+
+
+#: The roundings of the fused requantization, as the C code numbers them (§6 names).
+_ROUNDINGS = {"half_up": 0, "half_away": 1, "half_even": 2, "floor": 3, "toward_zero": 4}
+#: Code arrays the fused requantization writes, as the C code numbers them.
+_CODE_TYPES = {np.dtype(np.int64): 0, np.dtype(np.int8): 1, np.dtype(np.uint8): 2}
+
+
+@dataclass(frozen=True)
+class Float64Requant:
+    """A requantization to fuse into :func:`matmul_acc` (arithmetic.md §8.4 "Evaluation in
+    float64"): ``codes[q, m] = clamp(R(acc[q, m]·scales[m]) + zero_point, act_min,
+    act_max)`` with ``R`` the §6 ``rounding``. The caller guarantees the conditions of that
+    section (``scales`` from :func:`hwsim.arith.jit_arrays.f64_scales`) and that every code
+    fits ``codes`` (int64, int8 or uint8, ``[Q, M]`` C-contiguous)."""
+
+    scales: npt.NDArray[np.float64]
+    rounding: str
+    zero_point: int
+    act_min: int
+    act_max: int
+    codes: npt.NDArray[np.integer]
+
+
 def _load() -> ctypes.CDLL | None:
     try:
         from hwsim.exact import _igemm  # the extension module (optional build)
@@ -81,14 +111,16 @@ def _load() -> ctypes.CDLL | None:
     lib.hw_igemm_rows.restype = ctypes.c_int
     lib.hw_igemm_rows.argtypes = [ctypes.c_void_p, _i64, _i64, _i64, ctypes.c_void_p,
                                   ctypes.POINTER(_BSource), _i64, _i64, _i64, ctypes.c_void_p,
-                                  _i64]
+                                  _i64, ctypes.POINTER(_Requant)]
     lib.hw_memeq.restype = ctypes.c_int
     lib.hw_memeq.argtypes = [ctypes.c_void_p, ctypes.c_void_p, _i64]
     lib.hw_igemm_simd.restype = ctypes.c_int
     lib.hw_bsrc_size.restype = _i64
+    lib.hw_requant_size.restype = _i64
     lib.hw_igemm_portable.restype = ctypes.c_int
     lib.hw_igemm_portable.argtypes = [ctypes.c_int]
-    if lib.hw_bsrc_size() != ctypes.sizeof(_BSource):
+    if (lib.hw_bsrc_size() != ctypes.sizeof(_BSource)
+            or lib.hw_requant_size() != ctypes.sizeof(_Requant)):
         return None
     return lib
 
@@ -352,11 +384,14 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
 
 def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np.int64],
                *, offset: int = 0, out: npt.NDArray[np.int64] | None = None,
-               force: bool = False, quads: bool = True) -> npt.NDArray[np.int64]:
+               force: bool = False, quads: bool = True,
+               requant: Float64Requant | None = None) -> npt.NDArray[np.int64]:
     """``out[q, m] = bias[m] + Σ_k (a[q, k] − offset)·w[m, k]`` modulo 2^32 (int64 values
     sign-extended from int32; ``out`` may also be int32 or float64) for ``a[Q, K]`` (any
     strides); returns ``out[Q, M]``. With 8-bit ``a`` and weights packed as byte quads the
-    byte-quad kernel runs (same result; ``quads=False`` keeps the pair kernel)."""
+    byte-quad kernel runs (same result; ``quads=False`` keeps the pair kernel).
+    ``requant``: also write the requantized codes of ``out`` (as int32 registers) into
+    ``requant.codes`` while each tile is in registers (needs ``pw.cols``)."""
     a = _source(np.asarray(a))
     q, k = a.shape
     if pw.k != k:
@@ -368,6 +403,9 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
                    sk=a.strides[1] // item, sq=a.strides[0] // item, offset=int(offset),
                    pad_value=0, K=k)
     if pw.cols is None or out.shape != (q, pw.rows) or not out.flags.c_contiguous:
+        if requant is not None:
+            raise HwsimError("matmul: a fused requantization needs matrix-packed weights "
+                             "and a C-contiguous [Q, M] output")
         _run(pw, bias, src, q, max(q, 1), (0, 1, pw.rows), out, force)
         return out
     # rows of a broadcast, the weights as the vector operand: whole output rows per tile
@@ -381,9 +419,21 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
         b = (b + lo * pw.colsum + (1 << 31)) % (1 << 32) - (1 << 31)
         src.offset = int(offset) + lo
         words, units, quad = pw.quads, pw.quads.shape[1], 1
+    rq = _Requant()
+    if requant is not None:
+        scales = np.ascontiguousarray(requant.scales, dtype=np.float64)
+        codes = requant.codes
+        if (scales.shape != (pw.rows,) or codes.shape != (q, pw.rows)
+                or not codes.flags.c_contiguous or codes.dtype not in _CODE_TYPES):
+            raise HwsimError(f"matmul: fused requantization needs {pw.rows} scales and "
+                             f"C-contiguous int64/int8/uint8 codes of shape {(q, pw.rows)}")
+        rq = _Requant(scale=scales.ctypes.data, rounding=_ROUNDINGS[requant.rounding],
+                      z=float(requant.zero_point), lo=float(requant.act_min),
+                      hi=float(requant.act_max), codes=codes.ctypes.data,
+                      code_type=_CODE_TYPES[codes.dtype])
     rc = _LIB.hw_igemm_rows(words.ctypes.data, pw.rows, units, quad, b.ctypes.data,
                             ctypes.byref(src), q, n_threads, pw.rows, out.ctypes.data,
-                            _OUT_TYPES[out.dtype])
+                            _OUT_TYPES[out.dtype], ctypes.byref(rq))
     if rc != 0:
         raise MemoryError("integer product kernel: out of memory for a packing block")
     return out

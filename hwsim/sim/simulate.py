@@ -20,7 +20,8 @@ import numpy.typing as npt
 from hwsim.arith import AccumulatorOverflowError, RequantParams, jit_arrays
 from hwsim.arith.jit import POLICY_CODES, requant_scalar_args
 from hwsim.errors import HwsimError
-from hwsim.exact import conv2d_acc, gemm_acc
+from hwsim.exact import conv2d_acc, gemm_acc, igemm
+from hwsim.exact.accumulator import int_weights
 from hwsim.exact.im2col import check_conv_groups
 from hwsim.reference import golden_ops
 from hwsim.sim.config import ArrayConfig
@@ -268,20 +269,51 @@ def simulate_gemm(
             dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
             recorded_valid_cycles=flow.kernel_result(valid),
         )
-    acc, events, first_loc = exact_gemm_acc(a, w, b64, config.acc_bits, config.acc_overflow,
-                                            amax=amax, wmax=wmax, narrow=True)
-    if first_loc is not None and config.acc_overflow == "error":
-        _raise_overflow(first_loc, config)
-    # §8 on whole columns at once, the golden model's requantize_acc (channel axis 1; tested
-    # equal to the stepped kernel's Numba scalar). Every code lies in [act_min, act_max], so
-    # 8-bit outputs are kept as int8 / uint8 (compiler.md §5); `values` reads them as int64.
-    values = golden_ops.requantize_acc(
-        acc, params, out_dtype=jit_arrays.compact_code_dtype(params.act_min, params.act_max))
+    # Every code lies in [act_min, act_max], so 8-bit outputs are kept as int8 / uint8
+    # (compiler.md §5); `values` reads them as int64.
+    code_dtype = jit_arrays.compact_code_dtype(params.act_min, params.act_max)
+    fused = _fused_product(a, w, b64, params, config, amax, code_dtype)
+    if fused is not None:
+        acc, values = fused
+        events, first_loc = 0, None
+    else:
+        acc, events, first_loc = exact_gemm_acc(a, w, b64, config.acc_bits,
+                                                config.acc_overflow, amax=amax, wmax=wmax,
+                                                narrow=True)
+        if first_loc is not None and config.acc_overflow == "error":
+            _raise_overflow(first_loc, config)
+        # §8 on whole columns at once, the golden model's requantize_acc (channel axis 1;
+        # tested equal to the stepped kernel's Numba scalar).
+        values = golden_ops.requantize_acc(acc, params, out_dtype=code_dtype)
     return GemmResult(
         source=arrays_source(values, acc), cycles=flow.array_cycles(shape, rows, cols, lat),
         overflow_events=events, first_overflow=first_loc, stepped=False,
         dataflow=flow.name, shape=shape, rows=rows, cols=cols, latency=lat,
     )
+
+
+def _fused_product(a: npt.NDArray[np.integer], w: npt.NDArray[np.integer],
+                   b64: npt.NDArray[np.int64], params: RequantParams, config: ArrayConfig,
+                   amax: int, code_dtype: np.dtype | None
+                   ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.integer]] | None:
+    """The int32 accumulators and the codes of ``requant(bias + a @ w)`` from one pass of the
+    integer kernels with the requantization fused into their stores, when both apply:
+    the kernels give every accumulator exactly with no overflow event (arithmetic.md
+    §7.5, :func:`hwsim.exact.accumulator.int_weights`) and ``params`` can be evaluated in
+    float64 (§8.4). Else None (the caller runs the product, then §8)."""
+    scales = jit_arrays.f64_scales(params)
+    if scales is None:
+        return None
+    packed = int_weights(w, "cols", amax, a.shape[1], b64, config.acc_bits)
+    if packed is None or packed.cols is None:
+        return None
+    m, n = a.shape[0], w.shape[1]
+    codes = np.empty((m, n), dtype=np.int64 if code_dtype is None else code_dtype)
+    fused = igemm.Float64Requant(np.broadcast_to(scales, (n,)), params.config.rounding,
+                                 params.zero_point, params.act_min, params.act_max, codes)
+    acc = igemm.matmul_acc(a, packed, b64, out=np.empty((m, n), dtype=np.int32),
+                           requant=fused)
+    return acc, codes
 
 
 @dataclass(frozen=True)
