@@ -213,7 +213,25 @@ def _install(tmp: Path, target: Path) -> None:
             os.rename(tmp, target)
             return
         exchange_dirs(tmp, target)
-        shutil.rmtree(tmp)
+        _remove_temporary(tmp)
+
+
+def _remove_temporary(tmp: Path) -> None:
+    """Delete the temporary ``tmp`` (a set being written, or the old set swapped out) so
+    that a writer killed half-way leaves something :func:`_is_stale_hwsim_temp` knows: the
+    partial marker is put in first and removed last."""
+    if not tmp.is_dir() or tmp.is_symlink():
+        return
+    (tmp / PARTIAL_MARKER).write_bytes(b"")
+    for entry in tmp.iterdir():
+        if entry.name == PARTIAL_MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (tmp / PARTIAL_MARKER).unlink()
+    tmp.rmdir()
 
 
 def _write_source_files(tmp: Path, files: Mapping[str, Path | bytes]) -> None:
@@ -284,7 +302,10 @@ def write_vectors(
         (tmp / PARTIAL_MARKER).unlink()
         _install(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _remove_temporary(tmp)
+        except OSError:
+            pass  # left for the next writer's cleanup (it still holds the marker)
         raise
     finally:
         if fd is not None:
