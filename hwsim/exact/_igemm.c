@@ -732,69 +732,63 @@ static inline uint32_t pair16(int64_t v0, int64_t v1) {
     return (uint32_t)(uint16_t)(int16_t)v0 | (uint32_t)(uint16_t)(int16_t)v1 << 16;
 }
 
-/* Pack rows [q0, q0 + nrow) of a as A panels ap[ceil(nrow/MR)][K2][MR] (rows past nrow 0). */
-static void pack_rows(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K2, uint32_t *ap) {
+/* Row `base` of a (the K values at base + k * sk) as int16 pairs dst[k2 * MR], the last
+ * pair's high half 0 when K is odd. */
+static void row_pairs(uint32_t *dst, const bsrc_t *a, int64_t base) {
     int t = (int)a->type;
     int64_t off = a->offset, K = a->K;
+    if (a->sk == 1) {
+        copy_pairs_strided(dst, MR, a->src, t, base, K, off);
+        return;
+    }
+    int64_t k2 = 0;
+    for (; 2 * k2 + 1 < K; k2++)
+        dst[k2 * MR] = pair16(elem(a->src, t, base + 2 * k2 * a->sk) - off,
+                              elem(a->src, t, base + (2 * k2 + 1) * a->sk) - off);
+    if (K & 1) dst[k2 * MR] = pair16(elem(a->src, t, base + 2 * k2 * a->sk) - off, 0);
+}
+
+/* Row `base` of a as byte quads dst[k4 * MR] (k4 < K4): byte i is a(4 k4 + i) - offset,
+ * which the caller guarantees lies in [0, 255]; 0 past K. */
+static void row_quads(uint32_t *dst, const bsrc_t *a, int64_t base, int64_t K4) {
+    int t = (int)a->type;
+    int64_t off = a->offset, K = a->K;
+    int64_t k4 = 0;
+    /* whole quads of contiguous bytes: a copy (uint8, offset 0) or a flip of the sign bits
+     * (int8, offset -128: x + 128 = x ^ 0x80 in every byte) */
+    if (a->sk == 1 && ((t == T_U8 && off == 0) || (t == T_I8 && off == -128))) {
+        const uint8_t *src = (const uint8_t *)a->src + base;
+        uint32_t flip = t == T_I8 ? 0x80808080u : 0;
+        for (; 4 * k4 + 3 < K; k4++) {
+            uint32_t v;
+            memcpy(&v, src + 4 * k4, 4);
+            dst[k4 * MR] = v ^ flip;
+        }
+    }
+    for (; k4 < K4; k4++) {
+        uint32_t v = 0;
+        for (int64_t b = 0; b < 4 && 4 * k4 + b < K; b++)
+            v |= (uint32_t)(uint8_t)(elem(a->src, t, base + (4 * k4 + b) * a->sk) - off)
+                 << (8 * b);
+        dst[k4 * MR] = v;
+    }
+}
+
+/* Pack rows [q0, q0 + nrow) of a as A panels ap[ceil(nrow/MR)][K2][MR] of int16 pairs
+ * (quad = 0) or byte quads (quad = 1, K2 = ceil(K/4)); rows past nrow 0. */
+static void pack_rows(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K2, int quad,
+                      uint32_t *ap) {
     int64_t nt = (nrow + MR - 1) / MR;
     for (int64_t i = 0; i < nt; i++) {
         uint32_t *panel = ap + i * K2 * MR;
         for (int64_t r = 0; r < MR; r++) {
             int64_t row = i * MR + r;
-            if (row >= nrow) {
+            if (row >= nrow)
                 for (int64_t k2 = 0; k2 < K2; k2++) panel[k2 * MR + r] = 0;
-                continue;
-            }
-            int64_t base = (q0 + row) * a->sq;
-            if (a->sk == 1) {
-                copy_pairs_strided(panel + r, MR, a->src, t, base, K, off);
-            } else {
-                int64_t k2 = 0;
-                for (; 2 * k2 + 1 < K; k2++)
-                    panel[k2 * MR + r] = pair16(elem(a->src, t, base + 2 * k2 * a->sk) - off,
-                                                elem(a->src, t, base + (2 * k2 + 1) * a->sk) - off);
-                if (K & 1) panel[k2 * MR + r] = pair16(elem(a->src, t, base + 2 * k2 * a->sk) - off, 0);
-            }
-        }
-    }
-}
-
-/* Pack rows [q0, q0 + nrow) of a as byte-quad A panels ap[ceil(nrow/MR)][K4][MR]: byte i
- * of panel[k4][r] is a(row, 4 k4 + i) - offset (the caller guarantees it lies in [0, 255];
- * 0 past K and for rows past nrow). */
-static void pack_rows_u8(const bsrc_t *a, int64_t q0, int64_t nrow, int64_t K4, uint32_t *ap) {
-    int t = (int)a->type;
-    int64_t off = a->offset, K = a->K;
-    int64_t nt = (nrow + MR - 1) / MR;
-    /* whole quads of contiguous bytes: a copy (uint8, offset 0) or a flip of the sign bits
-     * (int8, offset -128: x + 128 = x ^ 0x80 in every byte) */
-    int direct = a->sk == 1 && ((t == T_U8 && off == 0) || (t == T_I8 && off == -128));
-    uint32_t flip = t == T_I8 ? 0x80808080u : 0;
-    for (int64_t i = 0; i < nt; i++) {
-        uint32_t *panel = ap + i * K4 * MR;
-        for (int64_t r = 0; r < MR; r++) {
-            int64_t row = i * MR + r;
-            if (row >= nrow) {
-                for (int64_t k4 = 0; k4 < K4; k4++) panel[k4 * MR + r] = 0;
-                continue;
-            }
-            int64_t base = (q0 + row) * a->sq;
-            int64_t k4 = 0;
-            if (direct) {
-                const uint8_t *src = (const uint8_t *)a->src + base;
-                for (; 4 * k4 + 3 < K; k4++) {
-                    uint32_t v;
-                    memcpy(&v, src + 4 * k4, 4);
-                    panel[k4 * MR + r] = v ^ flip;
-                }
-            }
-            for (; k4 < K4; k4++) {
-                uint32_t v = 0;
-                for (int64_t b = 0; b < 4 && 4 * k4 + b < K; b++)
-                    v |= (uint32_t)(uint8_t)(elem(a->src, t, base + (4 * k4 + b) * a->sk) - off)
-                         << (8 * b);
-                panel[k4 * MR + r] = v;
-            }
+            else if (quad)
+                row_quads(panel + r, a, (q0 + row) * a->sq, K2);
+            else
+                row_pairs(panel + r, a, (q0 + row) * a->sq);
         }
     }
 }
@@ -903,10 +897,7 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, int quad, const 
     for (int64_t qs = q0; qs < q1; qs += rb) {
         int64_t nrow = q1 - qs < rb ? q1 - qs : rb;
         int64_t nt = (nrow + MR - 1) / MR;
-        if (quad)
-            pack_rows_u8(a, qs, nrow, K2, ablk);
-        else
-            pack_rows(a, qs, nrow, K2, ablk);
+        pack_rows(a, qs, nrow, K2, quad, ablk);
         for (int64_t j = j0; j < j1; j++) {
             int64_t cols = M - j * NR < NR ? M - j * NR : NR;
             for (int c = 0; c < NR; c++) cb[c] = c < cols ? (int32_t)bias[j * NR + c] : 0;
