@@ -191,9 +191,10 @@ def _numpy_only(monkeypatch: pytest.MonkeyPatch) -> None:
         xc -= zp
         return xc
     monkeypatch.setattr(fx, "rescale_fused", lambda *a, **k: None)
-    monkeypatch.setattr(fx, "fq_add", lambda qa, qb, za, zb, shift, req, ranges=None:
-                        fx._fq_add_numpy(qa, qb, za, zb, shift, req))
-    monkeypatch.setattr(fx, "fq_maxpool", fx._maxpool_numpy)
+    monkeypatch.setattr(fx, "fq_add", lambda qa, qb, za, zb, shift, req, ranges=None,
+                        out_dtype=None: fx._fq_add_numpy(qa, qb, za, zb, shift, req))
+    monkeypatch.setattr(fx, "fq_maxpool",
+                        lambda x, tin, a, out_dtype=None: fx._maxpool_numpy(x, tin, a))
     monkeypatch.setattr(fx, "_centred", centred)
 
 
@@ -236,3 +237,44 @@ def test_run_fakequant_with_kernels_equals_numpy_formulas(
         for name in want.accumulators:
             np.testing.assert_array_equal(got.accumulators[name], want.accumulators[name],
                                           err_msg=name)
+
+
+@pytest.mark.parametrize("act_dtype", ["int8", "uint8"])
+def test_compact_codes_change_no_value(act_dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compiler.md §5: the fake-quant reference keeps the golden model's compact tensors
+    (8-bit, read only by conv / add / max pool) as int8 / uint8, its kernels reading and
+    writing them directly; every code and accumulator, read as int64, equals a run that
+    keeps everything int64."""
+    pytest.importorskip("onnx")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from dataclasses import replace
+
+    from resnet18 import INPUT_NAME, random_images, resnet18_onnx
+
+    from hwsim.compiler.quantize import quantize_static
+    from hwsim.frontends.onnx import load_onnx
+    from hwsim.reference import golden_exec
+    from hwsim.sim.config import ArrayConfig
+    from hwsim.sim.run import quantize_config_for
+    from hwsim.verify import calibration_batches
+
+    qcfg = replace(quantize_config_for(ArrayConfig(rows=8, cols=8, dataflow="ws")),
+                   act_dtype=act_dtype)
+    g = quantize_static(load_onnx(resnet18_onnx(input_size=32, width=8, num_classes=10)),
+                        calibration_batches(INPUT_NAME, random_images(2, 32, seed=2)), qcfg)
+    plan = golden_exec.compact_dtypes(g)
+    ops = {n.output: n.op for n in g.nodes}
+    assert {ops[t] for t in plan} == {"conv", "add", "maxpool", "gemm"}  # gemm: the output
+    assert set(plan.values()) == {np.dtype(act_dtype)}
+    feeds = {INPUT_NAME: random_images(3, 32, seed=4)}
+    got = fx.run_fakequant(g, feeds)
+    for t, dt in plan.items():
+        assert got.codes.compact(t).dtype == dt, t
+    monkeypatch.setattr(fx, "compact_dtypes", lambda graph: {})
+    want = fx.run_fakequant(g, feeds)
+    assert got.codes.keys() == want.codes.keys()
+    for name in want.codes:
+        assert got.codes[name].dtype == np.int64
+        np.testing.assert_array_equal(got.codes[name], want.codes[name], err_msg=name)
+    for name in want.accumulators:
+        np.testing.assert_array_equal(got.accumulators[name], want.accumulators[name])

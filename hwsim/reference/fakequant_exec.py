@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwsim.arith import RequantParams, effective_scale
 from hwsim.arith.jit import ROUNDING_CODES
+from hwsim.arith.jit_arrays import CODE_DTYPES
 from hwsim.compiler.dynamic import (
     dynamic_add,
     dynamic_bias,
@@ -53,7 +54,7 @@ from hwsim.exact.matmul import (
     threads,
 )
 from hwsim.reference import fakequant_kernels as fk
-from hwsim.reference.golden_exec import ExecResult, Int64Arrays
+from hwsim.reference.golden_exec import ExecResult, Int64Arrays, compact_dtypes
 
 #: The single float64 rounding that stands for each requant mode's integer datapath.
 _MODE_ROUNDING = {"tflite": "half_away", "tflite_single": "half_up", "float32": "half_even",
@@ -112,12 +113,27 @@ def _rows(a: np.ndarray, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape[0] * a.shape[1], -1)
 
 
+def _codes(a: np.ndarray) -> np.ndarray:
+    """Integer codes as the kernels read them: int8 / uint8 / int64 as they are (compact
+    codes, compiler.md §5), other integer dtypes as int64; C-contiguous."""
+    return np.ascontiguousarray(a, dtype=a.dtype if a.dtype in CODE_DTYPES else np.int64)
+
+
+def _code_array(shape: tuple[int, ...], out_dtype: np.dtype | None) -> np.ndarray:
+    """A new array for output codes: int64, or ``out_dtype`` (int8 / uint8, when every code
+    of the output format fits it)."""
+    return np.empty(shape, dtype=np.int64 if out_dtype is None else out_dtype)
+
+
 def rescale_fused(src: np.ndarray, params: RequantParams, bias: np.ndarray | None = None,
-                  want_acc: bool = False) -> tuple[np.ndarray, np.ndarray | None] | None:
+                  want_acc: bool = False, out_dtype: np.dtype | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """One pass over a float64 ``src`` [N, C, ...] with channels on axis 1: ``a = src +
     bias`` (per channel; none when ``bias`` is None), then ``(fq_rescale(a, params), a as
     int64 if want_acc)``, computed by :func:`fakequant_kernels.rescale_rows` with the same
     float64 operations as ``src + bias``, :func:`_fq_rescale` and ``astype(np.int64)``.
+    The codes are int64, or ``out_dtype`` (int8 / uint8 when every code of ``params``'
+    output format fits it).
     None when the kernel does not apply (other dtype, fewer than two axes, no element,
     a per-channel length other than C, unknown rounding): the caller uses numpy."""
     if src.dtype != np.float64 or src.ndim < 2 or src.size == 0:
@@ -132,7 +148,7 @@ def rescale_fused(src: np.ndarray, params: RequantParams, bias: np.ndarray | Non
     p = block[1]
     s2 = _rows(src, np.float64)
     b = np.zeros(c) if bias is None else np.ascontiguousarray(bias, dtype=np.float64)
-    out = np.empty(src.shape, dtype=np.int64)
+    out = _code_array(src.shape, out_dtype)
     o2 = out.reshape(s2.shape)
     acc = np.empty(src.shape, dtype=np.int64) if want_acc else None
     a2 = acc.reshape(s2.shape) if acc is not None else np.empty((0, 0), dtype=np.int64)
@@ -266,17 +282,21 @@ def run_fakequant(g: QGraph, feeds: Mapping[str, np.ndarray], *,
         if node.op in ("conv", "gemm"):
             readers[node.inputs[0]] = readers.get(node.inputs[0], 0) + 1
     centred = _CentredInputs(readers)
+    # 8-bit tensors only conv / add / max pool read are kept as int8 / uint8, as in the
+    # golden model (compiler.md §5); a layer-wise run reads its inputs from another result
+    compact = compact_dtypes(g) if layerwise is None else {}
     for node in g.nodes:
         if layerwise is not None:
             for t in node.inputs:
                 codes[t] = layerwise.codes[t]
                 tensors[t] = layerwise.tensors[t]
         try:
-            codes[node.output] = _run_node(g, node, codes, tensors, accs, centred)
+            codes[node.output] = _run_node(g, node, codes, tensors, accs, centred,
+                                           compact.get(node.output))
         except HwsimError as exc:
             raise type(exc)(f"node {node.name!r} ({node.op}): {exc}") from exc
-    return ExecResult(codes=codes, tensors=tensors, accumulators=Int64Arrays(accs),
-                      overflow_events={})
+    return ExecResult(codes=Int64Arrays(codes), tensors=tensors,
+                      accumulators=Int64Arrays(accs), overflow_events={})
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,7 +342,7 @@ def _centred(x: np.ndarray, zero_point: int) -> np.ndarray:
         xc = x.astype(np.float64)
         xc -= zero_point
         return xc
-    x2 = np.ascontiguousarray(x, dtype=np.int64).reshape(-1, x.shape[-1])
+    x2 = _codes(x).reshape(-1, x.shape[-1])
     out = np.empty(x.shape, dtype=np.float64)
     o2 = out.reshape(x2.shape)
     zp = float(zero_point)
@@ -332,7 +352,8 @@ def _centred(x: np.ndarray, zero_point: int) -> np.ndarray:
 
 def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
            req: Mapping[str, RequantParams],
-           ranges: tuple[int, int, int, int] | None = None) -> np.ndarray:
+           ranges: tuple[int, int, int, int] | None = None,
+           out_dtype: np.dtype | None = None) -> np.ndarray:
     """§10.1 add in float64: ``fq_rescale((qa − za)·2^L, in0) + fq_rescale((qb − zb)·2^L,
     in1)`` (int64 codes) requantized by ``out``; one pass of
     :func:`fakequant_kernels.add_rows` when the inputs have one shape of two or more axes
@@ -343,7 +364,8 @@ def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
     computes it once per pair and every element reads its table
     (:func:`fakequant_kernels.lookup2_rows`), the same values. The range is ``ranges`` =
     (qa min, qa max, qb min, qb max), the inputs' formats, else that of the data; a code
-    outside it sends the whole add back to the per-element kernel."""
+    outside it sends the whole add back to the per-element kernel. int8 / uint8 codes are
+    read as they are; ``out_dtype``: as :func:`rescale_fused`."""
     qa = np.asarray(qa)
     qb = np.asarray(qb)
     blocks = [_block_vector(req[k]) for k in ("in0", "in1", "out")]
@@ -354,9 +376,9 @@ def fq_add(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: int,
     c = qa.shape[1]
     eff = np.stack([np.broadcast_to(b[0], (c,)) for b in blocks]).astype(np.float64)
     p = np.stack([b[1] for b in blocks])
-    a2 = _rows(qa, np.int64)
-    b2 = _rows(qb, np.int64)
-    out = np.empty(qa.shape, dtype=np.int64)
+    a2 = _codes(qa).reshape(qa.shape[0] * qa.shape[1], -1)
+    b2 = _codes(qb).reshape(a2.shape)
+    out = _code_array(qa.shape, out_dtype)
     o2 = out.reshape(a2.shape)
     shift = float(1 << int(left_shift))
     fza, fzb = float(za), float(zb)
@@ -394,11 +416,13 @@ def _fq_add_numpy(qa: np.ndarray, qb: np.ndarray, za: int, zb: int, left_shift: 
     return _fq_rescale((ra + rb).astype(np.float64), req["out"], 1)
 
 
-def fq_maxpool(x: np.ndarray, tin: TensorQ, a: Mapping) -> np.ndarray:
+def fq_maxpool(x: np.ndarray, tin: TensorQ, a: Mapping,
+               out_dtype: np.dtype | None = None) -> np.ndarray:
     """Max pooling of codes ``x`` [N, C, H, W] on real values ``scale · (q − z)`` (padding
     −inf), back to codes by ``rint(max / scale) + z``: one pass of
     :func:`fakequant_kernels.maxpool_rows` over the N·C planes (the same float64
-    operations as :func:`_maxpool_numpy`)."""
+    operations as :func:`_maxpool_numpy`). int8 / uint8 codes are read as they are;
+    ``out_dtype``: as :func:`rescale_fused`."""
     t, left, _, _ = (int(p) for p in a["pads"])
     kh, kw = (int(k) for k in a["kernel_shape"])
     sh, sw = (int(s) for s in a["strides"])
@@ -410,8 +434,8 @@ def fq_maxpool(x: np.ndarray, tin: TensorQ, a: Mapping) -> np.ndarray:
     if oh <= 0 or ow <= 0:
         return _maxpool_numpy(x, tin, a)
     n, c, h, w = x.shape
-    x3 = np.ascontiguousarray(x, dtype=np.int64).reshape(n * c, h, w)
-    out = np.empty((n, c, oh, ow), dtype=np.int64)
+    x3 = _codes(x).reshape(n * c, h, w)
+    out = _code_array((n, c, oh, ow), out_dtype)
     o3 = out.reshape(n * c, oh, ow)
     geom = np.array([kh, kw, sh, sw, dh, dw, t, left], dtype=np.int64)
     scale, zp = float(tin.scale), float(tin.zero_point)
@@ -450,7 +474,8 @@ def _maxpool_numpy(x: np.ndarray, tin: TensorQ, a: Mapping) -> np.ndarray:
 
 def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
               tensors: dict[str, TensorQ], accs: dict[str, np.ndarray],
-              centred: _CentredInputs | None = None) -> np.ndarray:
+              centred: _CentredInputs | None = None,
+              out_dtype: np.dtype | None = None) -> np.ndarray:
     a = node.attrs
     tin = tensors[node.inputs[0]]
     x = codes[node.inputs[0]]
@@ -470,7 +495,7 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
                 acc = parallel_matmul(xc, np.ascontiguousarray(w.T))
             del xc
         if not g.dynamic:  # bias add and rescale in one pass
-            fused = rescale_fused(acc, node.requant["out"], bias)
+            fused = rescale_fused(acc, node.requant["out"], bias, out_dtype=out_dtype)
             if fused is not None:
                 accs[node.name] = _BiasedSums(acc, bias)  # int64 accumulators when read
                 return fused[0]
@@ -487,7 +512,8 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
         if g.dynamic:
             tensors[node.output], req = dynamic_add(g, node, tin, tb, x, codes[node.inputs[1]])
         return fq_add(x, codes[node.inputs[1]], tin.zero_point, tb.zero_point,
-                      int(a["left_shift"]), req, (tin.qmin, tin.qmax, tb.qmin, tb.qmax))
+                      int(a["left_shift"]), req, (tin.qmin, tin.qmax, tb.qmin, tb.qmax),
+                      out_dtype)
     if node.op == "concat":
         axis = int(a["axis"])
         if g.dynamic:
@@ -500,7 +526,7 @@ def _run_node(g: QGraph, node: QNode, codes: dict[str, np.ndarray],
     if g.dynamic:
         tensors[node.output] = TensorQ(node.output, tin.dtype, tin.scale, tin.zero_point)
     if node.op == "maxpool":
-        return fq_maxpool(x, tin, a)
+        return fq_maxpool(x, tin, a, out_dtype)
     if node.op == "flatten":
         return x.reshape(int(np.prod(x.shape[:int(a["axis"])], dtype=np.int64)), -1)
     if node.op == "reshape":
