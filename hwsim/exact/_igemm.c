@@ -448,19 +448,7 @@ __attribute__((target("avx2"))) static void tile_avx2(const uint32_t *ap, const 
 }
 #endif
 
-/* One tile with the vector kernel (simd) or the portable one. */
-static inline void run_tile(int simd, const uint32_t *ap, const uint32_t *bp, int64_t K2,
-                            int64_t ld, const int32_t *bias, int bias_cols, int32_t acc[MR][NR]) {
-#if HW_X86
-    if (simd) {
-        tile_avx2(ap, bp, K2, ld, bias, bias_cols, acc);
-        return;
-    }
-#else
-    (void)simd;
-#endif
-    tile_c(ap, bp, K2, ld, bias, bias_cols, acc);
-}
+
 
 /* ---- Byte quads (u8 x s8), matrix products only (§7.5 "Byte quads") ----
  * ap: [K4][MR] uint32, each four activation bytes u(4 k4 .. 4 k4 + 3) in [0, 255]; bp:
@@ -525,20 +513,28 @@ __attribute__((target("avx2"))) static void tile_u8_avx2(const uint32_t *ap, con
 }
 #endif
 
-/* One byte-quad tile with the vector kernel (simd) or the portable one. */
-static inline void run_tile_u8(int simd, const uint32_t *ap, const uint32_t *bp, int64_t K4,
-                               int64_t ld, const int32_t *bias, int32_t acc[MR][NR],
-                               int64_t rows) {
+/* One tile with the vector kernel (simd) or the portable one: int16 pairs (quad = 0; the
+ * bias per column or per row) or byte quads (quad = 1; bias per column, only the first
+ * `rows` rows wanted). */
+static inline void run_tile(int simd, int quad, const uint32_t *ap, const uint32_t *bp,
+                            int64_t K2, int64_t ld, const int32_t *bias, int bias_cols,
+                            int32_t acc[MR][NR], int64_t rows) {
 #if HW_X86
     if (simd) {
-        tile_u8_avx2(ap, bp, K4, ld, bias, acc, rows);
+        if (quad)
+            tile_u8_avx2(ap, bp, K2, ld, bias, acc, rows);
+        else
+            tile_avx2(ap, bp, K2, ld, bias, bias_cols, acc);
         return;
     }
 #else
     (void)simd;
 #endif
     (void)rows;
-    tile_u8_c(ap, bp, K4, ld, bias, acc);
+    if (quad)
+        tile_u8_c(ap, bp, K2, ld, bias, acc);
+    else
+        tile_c(ap, bp, K2, ld, bias, bias_cols, acc);
 }
 
 static int portable_only = 0;
@@ -615,7 +611,7 @@ static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
                     tb[r] = i * MR + r < M ? (int32_t)bias[i * MR + r] : 0;
                 const uint32_t *api = ap + i * K2 * MR;
                 const uint32_t *bpj = blk + j * NR;
-                run_tile(simd, api, bpj, K2, ld, tb, 0, acc);
+                run_tile(simd, 0, api, bpj, K2, ld, tb, 0, acc, MR);
                 int64_t left = nq - j * NR;
                 store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
                            s_m, s_p, out, (int)out_type, simd);
@@ -932,10 +928,7 @@ static int rows_part(const uint32_t *wb, int64_t M, int64_t K2, int quad, const 
             for (int64_t i = 0; i < nt; i++) {
                 const uint32_t *api = ablk + i * K2 * MR;
                 int64_t rows = nrow - i * MR < MR ? nrow - i * MR : MR;
-                if (quad)
-                    run_tile_u8(simd, api, bpj, K2, NR, cb, acc, rows);
-                else
-                    run_tile(simd, api, bpj, K2, NR, cb, 1, acc);
+                run_tile(simd, quad, api, bpj, K2, NR, cb, 1, acc, rows);
                 for (int64_t r = 0; r < rows; r++) {
                     int64_t o = (qs + i * MR + r) * s_q + j * NR;
 #if HW_X86
