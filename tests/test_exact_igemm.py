@@ -241,6 +241,39 @@ def test_conv_geometries(case, force):
     assert np.array_equal(f64, ref_c.astype(np.float64))
 
 
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_byte_quads(case, force):
+    """§7.5 "Byte quads" for convolutions: weights in [−64, 64] and int8 / uint8 inputs run
+    on byte-quad planes (channels padded to a multiple of 4); every geometry, offset and
+    padding value in the input's 256-code window equals int64 numpy and the pair kernel,
+    including the window's ends (pair sums ±32640); a padding value outside the window
+    keeps the pair kernel."""
+    n, c, h, wd, m, kh, kw, s, p, d = case
+    rng = np.random.default_rng(13)
+    w = rng.integers(-64, 65, (m, c, kh, kw))
+    w[: m // 2] = np.where(rng.random((m // 2, c, kh, kw)) < 0.5, -64, 64)
+    b = rng.integers(-10**6, 10**6, m)
+    pw = igemm.pack_conv_weights(w)
+    assert pw.conv_quads is not None
+    assert pw.conv_quads.shape == (-(-m // igemm.MR), kh * kw * -(-c // 4), igemm.MR)
+    for dt in (np.uint8, np.int8):
+        info = np.iinfo(dt)
+        x = np.where(rng.random((n, c, h, wd)) < 0.5, info.min, info.max).astype(dt)
+        x[:, :, ::2] = rng.integers(info.min, info.max + 1, x[:, :, ::2].shape)
+        for offset, pad_value in ((0, 0), (7, 7), (int(info.min), int(info.max)),
+                                  (-3, int(info.min)), (0, int(info.max) + 1)):
+            ref, oh, ow = conv_ref(x, w, b, s, p, d, offset=offset, pad_value=pad_value)
+            for quads in (True, False):
+                out = np.empty((n, m, oh * ow), dtype=np.int32)
+                igemm.conv_acc(x, pw, b, kernel=(kh, kw), strides=s, pads=p, dilations=d,
+                               offset=offset, pad_value=pad_value, out=out,
+                               out_strides=(m * oh * ow, oh * ow, 1), oh=oh, ow=ow,
+                               force=force, quads=quads)
+                assert np.array_equal(out, ref), (dt, offset, pad_value, quads)
+    w[0, 0, 0, 0] = 65
+    assert igemm.pack_conv_weights(w).conv_quads is None
+
+
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 9), wd=st.integers(1, 9),
        m=st.integers(1, 14), kh=st.integers(1, 4), kw=st.integers(1, 4),

@@ -54,6 +54,7 @@ typedef struct {
     int64_t KH, KW, SH, SW, PT, PL, DH, DW, OH, OW;
     int64_t offset, pad_value;
     int64_t K; /* reduction length (unpadded) */
+    int64_t quad; /* convolution on byte quads: x - offset in [0, 255], weights in [-64, 64] */
 } bsrc_t;
 
 /* Write n pairs dst[i] = (s0[i*step] - off, s1[i*step] - off) as int16 halves. */
@@ -155,6 +156,42 @@ static void copy_pairs_strided(uint32_t *dst, int64_t ld, const void *src, int t
     }
 }
 
+/* Element idx of src (type t), as an int64. */
+static inline int64_t elem(const void *src, int t, int64_t idx) {
+    switch (t) {
+    case T_I8: return ((const int8_t *)src)[idx];
+    case T_U8: return ((const uint8_t *)src)[idx];
+    case T_I16: return ((const int16_t *)src)[idx];
+    case T_U16: return ((const uint16_t *)src)[idx];
+    case T_I32: return ((const int32_t *)src)[idx];
+    case T_I64: return ((const int64_t *)src)[idx];
+    default: return (int64_t)((const double *)src)[idx];
+    }
+}
+
+/* dst[j] = the bytes (src[ix[i] + j] - off), i < 4, for j < n: the caller guarantees every
+ * value lies in [0, 255]. */
+static void copy_quads(uint32_t *dst, const void *src, int t, const int64_t ix[4], int64_t n,
+                       int64_t off) {
+    if (t == T_U8 || t == T_I8) {
+        const uint8_t *s = (const uint8_t *)src;
+        for (int64_t j = 0; j < n; j++) {
+            uint32_t v = 0;
+            for (int i = 0; i < 4; i++) {
+                int64_t x = t == T_I8 ? (int64_t)(int8_t)s[ix[i] + j] : (int64_t)s[ix[i] + j];
+                v |= (uint32_t)(uint8_t)(x - off) << (8 * i);
+            }
+            dst[j] = v;
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t v = 0;
+        for (int i = 0; i < 4; i++) v |= (uint32_t)(uint8_t)(elem(src, t, ix[i] + j) - off) << (8 * i);
+        dst[j] = v;
+    }
+}
+
 static inline void fill_pairs(uint32_t *dst, int64_t n, uint32_t v) {
     for (int64_t i = 0; i < n; i++) dst[i] = v;
 }
@@ -170,12 +207,12 @@ static inline void fill_pairs(uint32_t *dst, int64_t n, uint32_t v) {
  * (its weights are 0). */
 typedef struct {
     uint32_t *xp;
-    int64_t C2, Hp, Wp, Hq, Wq, plane; /* plane: pairs per (n, c2), all phases */
+    int64_t C2, Hp, Wp, Hq, Wq, plane; /* plane: words per (n, c2), all phases */
 } planes_t;
 
 static void plane_geometry(const bsrc_t *b, planes_t *pl) {
     pl->xp = NULL;
-    pl->C2 = (b->C + 1) / 2;
+    pl->C2 = b->quad ? (b->C + 3) / 4 : (b->C + 1) / 2; /* words per position */
     pl->Hp = (b->OH - 1) * b->SH + (b->KH - 1) * b->DH + 1;
     pl->Wp = (b->OW - 1) * b->SW + (b->KW - 1) * b->DW + 1;
     pl->Hq = (pl->Hp + b->SH - 1) / b->SH;
@@ -195,14 +232,15 @@ static void fill_planes(const bsrc_t *b, const planes_t *pl, int64_t p0, int64_t
                         uint32_t *row) {
     int t = (int)b->type;
     int64_t off = b->offset, padv = b->pad_value - b->offset;
-    uint32_t padpair = (uint32_t)(uint16_t)(int16_t)padv | (uint32_t)(uint16_t)(int16_t)padv << 16;
+    uint32_t padpair = b->quad ? 0x01010101u * (uint32_t)(uint8_t)padv
+                               : (uint32_t)(uint16_t)(int16_t)padv | (uint32_t)(uint16_t)(int16_t)padv << 16;
     int64_t Wp = pl->Wp, Hq = pl->Hq, Wq = pl->Wq, SH = b->SH, SW = b->SW;
     /* columns s with 0 <= s - PL < W */
     int64_t s_lo = b->PL < 0 ? 0 : (b->PL < Wp ? b->PL : Wp);
     int64_t s_hi = b->PL + b->W < Wp ? b->PL + b->W : Wp;
     if (s_hi < s_lo) s_hi = s_lo;
     for (int64_t pi = p0; pi < p1; pi++) {
-        int64_t n = pi / pl->C2, c2 = pi % pl->C2, c0 = 2 * c2, c1 = 2 * c2 + 1;
+        int64_t n = pi / pl->C2, c2 = pi % pl->C2, cw = b->quad ? 4 : 2;
         uint32_t *planes = pl->xp + pi * pl->plane;
         for (int64_t r = 0; r < pl->Hp; r++) {
             if (!reached(r % SH, b->KH, b->DH, SH)) continue;
@@ -214,8 +252,13 @@ static void fill_planes(const bsrc_t *b, const planes_t *pl, int64_t p0, int64_t
             } else {
                 fill_pairs(dst, s_lo, padpair);
                 int64_t base = n * b->sn + ih * b->W + (s_lo - b->PL);
-                int64_t i0 = base + c0 * b->sc, i1 = c1 < b->C ? base + c1 * b->sc : i0;
-                copy_pairs(dst + s_lo, b->src, t, i0, i1, 1, s_hi - s_lo, off);
+                int64_t ix[4]; /* channels past C repeat the first one (their weights are 0) */
+                for (int64_t i = 0; i < cw; i++)
+                    ix[i] = base + (cw * c2 + i < b->C ? cw * c2 + i : cw * c2) * b->sc;
+                if (b->quad)
+                    copy_quads(dst + s_lo, b->src, t, ix, s_hi - s_lo, off);
+                else
+                    copy_pairs(dst + s_lo, b->src, t, ix[0], ix[1], 1, s_hi - s_lo, off);
                 fill_pairs(dst + s_hi, Wp - s_hi, padpair);
             }
             if (SW > 1)
@@ -456,17 +499,20 @@ __attribute__((target("avx2"))) static void tile_avx2(const uint32_t *ap, const 
  * u0 w0 + u1 w1 per int16 lane, |.| <= 255 * 128 = 32640: never saturated, exact; vpmaddwd
  * with ones adds two lanes exactly into int32; int32 additions wrap modulo 2^32. */
 static void tile_u8_c(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_t ld,
-                      const int32_t *bias, int32_t acc[MR][NR]) {
+                      const int32_t *bias, int bias_cols, int32_t acc[MR][NR]) {
+    /* bias per column: a matrix product, ap the activations (unsigned) and bp the weights;
+     * bias per row: a convolution, ap the weights and bp the activations */
     for (int r = 0; r < MR; r++)
-        for (int c = 0; c < NR; c++) acc[r][c] = bias[c];
+        for (int c = 0; c < NR; c++) acc[r][c] = bias_cols ? bias[c] : bias[r];
     for (int64_t k4 = 0; k4 < K4; k4++) {
         for (int r = 0; r < MR; r++) {
             uint32_t a = ap[k4 * MR + r];
             for (int c = 0; c < NR; c++) {
                 uint32_t bv = bp[k4 * ld + c];
+                uint32_t u = bias_cols ? a : bv, w = bias_cols ? bv : a;
                 uint32_t s = 0;
                 for (int i = 0; i < 4; i++)
-                    s += (uint32_t)((int32_t)(uint8_t)(a >> (8 * i)) * (int32_t)(int8_t)(bv >> (8 * i)));
+                    s += (uint32_t)((int32_t)(uint8_t)(u >> (8 * i)) * (int32_t)(int8_t)(w >> (8 * i)));
                 acc[r][c] = (int32_t)((uint32_t)acc[r][c] + s);
             }
         }
@@ -474,15 +520,17 @@ static void tile_u8_c(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_
 }
 
 #if HW_X86
-/* The first nr (<= MR, a constant where inlined) rows of a byte-quad tile. */
+/* The first nr (<= MR) rows of a byte-quad tile; conv (both constants where inlined): the
+ * broadcast words are weights and the vector ones activations, the bias per row; else the
+ * roles are swapped and the bias is per column. */
 __attribute__((target("avx2"), always_inline)) static inline void
 tile_u8_rows(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_t ld,
-             const int32_t *bias, int32_t acc[MR][NR], const int nr) {
+             const int32_t *bias, int32_t acc[MR][NR], const int nr, const int conv) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c[MR][2]; /* fully unrolled below: the compiler keeps them in registers */
     for (int r = 0; r < nr; r++) {
-        c[r][0] = _mm256_loadu_si256((const __m256i *)bias);
-        c[r][1] = _mm256_loadu_si256((const __m256i *)(bias + 8));
+        c[r][0] = conv ? _mm256_set1_epi32(bias[r]) : _mm256_loadu_si256((const __m256i *)bias);
+        c[r][1] = conv ? c[r][0] : _mm256_loadu_si256((const __m256i *)(bias + 8));
     }
     for (int64_t k4 = 0; k4 < K4; k4++) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + k4 * ld));
@@ -490,8 +538,11 @@ tile_u8_rows(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_t ld,
         const int32_t *a = (const int32_t *)(ap + k4 * MR);
         for (int r = 0; r < nr; r++) {
             __m256i x = _mm256_set1_epi32(a[r]);
-            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones));
-            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones));
+            /* vpmaddubsw: first operand unsigned (activations), second signed (weights) */
+            __m256i p0 = conv ? _mm256_maddubs_epi16(b0, x) : _mm256_maddubs_epi16(x, b0);
+            __m256i p1 = conv ? _mm256_maddubs_epi16(b1, x) : _mm256_maddubs_epi16(x, b1);
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(p0, ones));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(p1, ones));
         }
     }
     for (int r = 0; r < nr; r++) {
@@ -500,29 +551,32 @@ tile_u8_rows(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_t ld,
     }
 }
 
-/* A byte-quad tile whose first `rows` rows are wanted: all MR, or only row 0 (one row of
- * activations, e.g. a classifier at batch 1: a sixth of the work). */
+/* A byte-quad tile: a convolution's (bias per row, bias_cols = 0), or a matrix product's
+ * whose first `rows` rows are wanted: all MR, or only row 0 (one row of activations, e.g.
+ * a classifier at batch 1: a sixth of the work). */
 __attribute__((target("avx2"))) static void tile_u8_avx2(const uint32_t *ap, const uint32_t *bp,
                                                          int64_t K4, int64_t ld,
-                                                         const int32_t *bias,
+                                                         const int32_t *bias, int bias_cols,
                                                          int32_t acc[MR][NR], int64_t rows) {
-    if (rows == 1)
-        tile_u8_rows(ap, bp, K4, ld, bias, acc, 1);
+    if (!bias_cols)
+        tile_u8_rows(ap, bp, K4, ld, bias, acc, MR, 1);
+    else if (rows == 1)
+        tile_u8_rows(ap, bp, K4, ld, bias, acc, 1, 0);
     else
-        tile_u8_rows(ap, bp, K4, ld, bias, acc, MR);
+        tile_u8_rows(ap, bp, K4, ld, bias, acc, MR, 0);
 }
 #endif
 
-/* One tile with the vector kernel (simd) or the portable one: int16 pairs (quad = 0; the
- * bias per column or per row) or byte quads (quad = 1; bias per column, only the first
- * `rows` rows wanted). */
+/* One tile with the vector kernel (simd) or the portable one: int16 pairs (quad = 0) or
+ * byte quads (quad = 1), the bias per column (a matrix product; only the first `rows` rows
+ * wanted) or per row (a convolution). */
 static inline void run_tile(int simd, int quad, const uint32_t *ap, const uint32_t *bp,
                             int64_t K2, int64_t ld, const int32_t *bias, int bias_cols,
                             int32_t acc[MR][NR], int64_t rows) {
 #if HW_X86
     if (simd) {
         if (quad)
-            tile_u8_avx2(ap, bp, K2, ld, bias, acc, rows);
+            tile_u8_avx2(ap, bp, K2, ld, bias, bias_cols, acc, rows);
         else
             tile_avx2(ap, bp, K2, ld, bias, bias_cols, acc);
         return;
@@ -532,7 +586,7 @@ static inline void run_tile(int simd, int quad, const uint32_t *ap, const uint32
 #endif
     (void)rows;
     if (quad)
-        tile_u8_c(ap, bp, K2, ld, bias, acc);
+        tile_u8_c(ap, bp, K2, ld, bias, bias_cols, acc);
     else
         tile_c(ap, bp, K2, ld, bias, bias_cols, acc);
 }
@@ -611,7 +665,7 @@ static int igemm_cols(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
                     tb[r] = i * MR + r < M ? (int32_t)bias[i * MR + r] : 0;
                 const uint32_t *api = ap + i * K2 * MR;
                 const uint32_t *bpj = blk + j * NR;
-                run_tile(simd, 0, api, bpj, K2, ld, tb, 0, acc, MR);
+                run_tile(simd, (int)b->quad, api, bpj, K2, ld, tb, 0, acc, MR);
                 int64_t left = nq - j * NR;
                 store_tile((const int32_t(*)[NR])acc, i * MR, M, qs + j * NR, left, P, s_n,
                            s_m, s_p, out, (int)out_type, simd);
@@ -689,8 +743,11 @@ static void run_all(void *(*fn)(void *), void *jobs, size_t size, int64_t n) {
  * ap: A packed as [ceil(M/MR)][K2][MR] pairs (rows past M zero); bias[M] int64 (must fit
  * int32, checked by the caller). The output (m, q) with q = n*P + p goes to
  * out[n*s_n + m*s_m + p*s_p], of type out_type (OUT_I64, OUT_F64 or OUT_I32). b: the B
- * geometry (see bsrc_t); for a matrix, pass is_conv = 0 and P = the number of columns.
- * Returns 0, or -1 when memory could not be allocated. */
+ * geometry (see bsrc_t); for a matrix, pass is_conv = 0 and P = the number of columns. A
+ * convolution with b->quad runs on byte quads: ap holds [ceil(M/MR)][K2][MR] words of four
+ * int8 weights (K2 = KH * KW * ceil(C/4)), the planes four bytes x - offset of consecutive
+ * channels (in [0, 255], guaranteed by the caller). Returns 0, or -1 when memory could
+ * not be allocated. */
 int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *bias,
                       const bsrc_t *b, const int64_t *edges, int64_t n_parts, int64_t P,
                       int64_t s_n, int64_t s_m, int64_t s_p, void *out, int64_t out_type) {
@@ -724,19 +781,6 @@ int hw_igemm_parallel(const uint32_t *ap, int64_t M, int64_t K2, const int64_t *
  * of NR output channels contiguous, a sequential stream; channels past M zero). Rows q are
  * packed MR at a time (A panels), the weights are read in place: a row-major [Q, M] output
  * gets whole rows of NR columns per tile. */
-
-/* Element idx of src (type t), as an int64. */
-static inline int64_t elem(const void *src, int t, int64_t idx) {
-    switch (t) {
-    case T_I8: return ((const int8_t *)src)[idx];
-    case T_U8: return ((const uint8_t *)src)[idx];
-    case T_I16: return ((const int16_t *)src)[idx];
-    case T_U16: return ((const uint16_t *)src)[idx];
-    case T_I32: return ((const int32_t *)src)[idx];
-    case T_I64: return ((const int64_t *)src)[idx];
-    default: return (int64_t)((const double *)src)[idx];
-    }
-}
 
 static inline uint32_t pair16(int64_t v0, int64_t v1) {
     return (uint32_t)(uint16_t)(int16_t)v0 | (uint32_t)(uint16_t)(int16_t)v1 << 16;

@@ -21,6 +21,7 @@ for the call).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import threading
 import weakref
 from collections import OrderedDict
@@ -67,7 +68,7 @@ class _BSource(ctypes.Structure):
                 ("C", _i64), ("H", _i64), ("W", _i64), ("sn", _i64), ("sc", _i64),
                 ("KH", _i64), ("KW", _i64), ("SH", _i64), ("SW", _i64), ("PT", _i64),
                 ("PL", _i64), ("DH", _i64), ("DW", _i64), ("OH", _i64), ("OW", _i64),
-                ("offset", _i64), ("pad_value", _i64), ("K", _i64)]
+                ("offset", _i64), ("pad_value", _i64), ("K", _i64), ("quad", _i64)]
 
 
 class _Requant(ctypes.Structure):
@@ -182,13 +183,18 @@ class PackedWeights:
     #: (matrix products with every weight in [-64, 64] only) the byte-quad vector operand
     #: ``[ceil(M/16), ceil(K/4), 16]`` uint32, four int8 weights of consecutive k per word
     quads: npt.NDArray[np.uint32] | None = None
-    #: with ``quads``: ``Σ_k w[m, k]`` per channel (int64), for the activation shift
+    #: with ``quads`` or ``conv_quads``: ``Σ_k w[m, k]`` per channel (int64), for the
+    #: activation shift
     colsum: npt.NDArray[np.int64] | None = None
+    #: (convolutions with every weight in [-64, 64] only) the byte-quad broadcast operand
+    #: ``[ceil(M/MR), KH·KW·ceil(C/4), MR]`` uint32, four int8 weights of consecutive
+    #: channels at one kernel position per word
+    conv_quads: npt.NDArray[np.uint32] | None = None
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.data, self.cols, self.quads, self.colsum)
-                   if a is not None)
+        return sum(a.nbytes for a in (self.data, self.cols, self.quads, self.colsum,
+                                      self.conv_quads) if a is not None)
 
     @property
     def k2(self) -> int:
@@ -236,7 +242,17 @@ def pack_conv_weights(w: npt.NDArray[np.integer]) -> PackedWeights:
     m, c, kh, kw = w.shape
     wt = np.zeros((m, kh, kw, c + (c & 1)), dtype=np.int16)
     wt[..., :c] = w.transpose(0, 2, 3, 1)
-    return pack_weights(wt.reshape(m, -1))
+    packed = pack_weights(wt.reshape(m, -1))
+    if packed.wmax > QUAD_WMAX:
+        return packed
+    # byte quads: four consecutive channels at one kernel position (channels padded to a
+    # multiple of 4 with weight 0), tiles of MR output channels as the pairs
+    w8 = np.zeros((-(-m // MR) * MR, kh, kw, -(-c // 4) * 4), dtype=np.int8)
+    w8[:m, ..., :c] = w.transpose(0, 2, 3, 1)
+    words = w8.reshape(w8.shape[0], -1).view(np.uint32)
+    conv_quads = np.ascontiguousarray(words.reshape(-1, MR, words.shape[1]).transpose(0, 2, 1))
+    colsum = wt[:, :, :, :c].reshape(m, -1).sum(axis=1, dtype=np.int64)
+    return dataclasses.replace(packed, colsum=colsum, conv_quads=conv_quads)
 
 
 #: Bytes of packed weights (and their reference copies) kept by :func:`cached_weights`.
@@ -335,15 +351,22 @@ def _check_run(pw: PackedWeights, bias: npt.NDArray[np.int64], out: npt.NDArray,
 
 
 def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: int, p: int,
-         strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool) -> None:
+         strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool,
+         words: npt.NDArray[np.uint32] | None = None, bias_shift: int = 0) -> None:
+    """The column-split product of ``src`` by the weights ``words`` (default: the pairs
+    ``pw.data``; a byte-quad ``pw.conv_quads`` when ``src.quad``), the bias raised by
+    ``bias_shift·Σ_k w`` modulo 2^32 (byte quads: the activation window's low end)."""
     b = _check_run(pw, bias, out, force)
+    if bias_shift:
+        b = (b + bias_shift * pw.colsum + (1 << 31)) % (1 << 32) - (1 << 31)
+    words = pw.data if words is None else words
     n_threads = max(1, min(threads(), cols // _MIN_COLS_PER_THREAD))
     edges = np.linspace(0, cols, n_threads + 1).astype(np.int64)
     # Columns split at multiples of 16 keep whole tiles in one thread.
     edges[1:-1] = edges[1:-1] // 16 * 16
     s_n, s_m, s_p = strides
     # The C code starts the threads (ctypes releases the GIL for the whole call).
-    rc = _LIB.hw_igemm_parallel(pw.data.ctypes.data, pw.rows, pw.k2, b.ctypes.data,
+    rc = _LIB.hw_igemm_parallel(words.ctypes.data, pw.rows, words.shape[1], b.ctypes.data,
                                 ctypes.byref(src), edges.ctypes.data, n_threads, p, s_n, s_m,
                                 s_p, out.ctypes.data, _OUT_TYPES[out.dtype])
     if rc != 0:
@@ -354,7 +377,7 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
              kernel: tuple[int, int], strides: tuple[int, int],
              pads: tuple[int, int, int, int], dilations: tuple[int, int], offset: int,
              pad_value: int, out: npt.NDArray[np.int64], out_strides: tuple[int, int, int],
-             oh: int, ow: int, force: bool = False) -> None:
+             oh: int, ow: int, force: bool = False, quads: bool = True) -> None:
     """``out[n, m, p] = bias[m] + Σ_k w[m, k]·(x_patch[k, (n, p)] − offset)`` modulo 2^32
     (int64 values sign-extended from int32, the int32 values themselves for an int32
     ``out``, float64 for a float64 ``out``) for a
@@ -364,7 +387,9 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
     ``out.flat[n·s_n + m·s_m + p·s_p]`` for ``out_strides = (s_n, s_m, s_p)`` in elements.
 
     ``x`` may be any view with unit-stride rows; the caller guarantees that every
-    ``x − offset`` and ``pad_value − offset`` is an int16."""
+    ``x − offset`` and ``pad_value − offset`` is an int16. With 8-bit ``x``, a padding value
+    in the same 256-code window and weights packed as byte quads the byte-quad kernel runs
+    (same result; ``quads=False`` keeps the pair kernel)."""
     x = _source(np.asarray(x))
     if x.strides[3] != x.itemsize or x.strides[2] != x.shape[3] * x.itemsize:
         x = np.ascontiguousarray(x)
@@ -379,7 +404,16 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
                    KH=kh, KW=kw, SH=strides[0], SW=strides[1], PT=pads[0], PL=pads[1],
                    DH=dilations[0], DW=dilations[1], OH=oh, OW=ow, offset=int(offset),
                    pad_value=int(pad_value), K=pw.k)
-    _run(pw, bias, src, n * oh * ow, oh * ow, out_strides, out, force)
+    lo = int(np.iinfo(x.dtype).min) - int(offset) if x.dtype in (np.int8, np.uint8) else 0
+    if (quads and pw.conv_quads is not None and x.dtype in (np.int8, np.uint8)
+            and 0 <= int(pad_value) - int(offset) - lo <= 255):
+        # x − offset and the padding lie in [lo, lo + 255]: the planes hold the bytes
+        # x − offset − lo and the bias gains lo·Σ_k w (§7.5 "Byte quads")
+        src.offset, src.quad = int(offset) + lo, 1
+        _run(pw, bias, src, n * oh * ow, oh * ow, out_strides, out, force,
+             words=pw.conv_quads, bias_shift=lo)
+    else:
+        _run(pw, bias, src, n * oh * ow, oh * ow, out_strides, out, force)
     # keep x alive until the C calls are done
     del x
 
