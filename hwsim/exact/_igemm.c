@@ -10,8 +10,8 @@
  * instruction vpmaddwd, or the portable C below) wraps only in the one case
  * (-2^15)*(-2^15)*2 = 2^31, which it returns as -2^31, equal modulo 2^32; int32 additions
  * wrap modulo 2^32. Hence an output whose true value lies in [-2^31, 2^31) is exact (§7.5).
- * Matrix products may instead run on byte quads (u8 activations x s8 weights in [-64, 64],
- * vpmaddubsw; see tile_u8_c), with the same result.
+ * Products of 8-bit activations by weights in [-64, 64] may instead run on byte quads
+ * (u8 x s8, vpmaddubsw; see tile_u8_rows), with the same result.
  *
  * The functions are plain C called through ctypes (which releases the GIL): the caller
  * splits the columns q among threads. The module also defines an empty Python extension
@@ -414,19 +414,26 @@ static inline void store_tile(const int32_t acc[MR][NR], int64_t m0, int64_t M, 
     }
 }
 
-/* Portable tile: acc = bias + sum over K2 pairs, modulo 2^32. */
+/* Portable tile: acc = bias + sum over K2 words, modulo 2^32. A word holds two int16
+ * values (quad = 0) or four bytes (quad = 1: unsigned activations times signed weights; in
+ * a matrix product, bias per column, ap holds the activations, in a convolution bp). */
 static void tile_c(const uint32_t *ap, const uint32_t *bp, int64_t K2, int64_t ld,
-                   const int32_t *bias, int bias_cols, int32_t acc[MR][NR]) {
+                   const int32_t *bias, int bias_cols, int quad, int32_t acc[MR][NR]) {
     for (int r = 0; r < MR; r++)
         for (int c = 0; c < NR; c++) acc[r][c] = bias_cols ? bias[c] : bias[r];
     for (int64_t k2 = 0; k2 < K2; k2++) {
         for (int r = 0; r < MR; r++) {
             uint32_t a = ap[k2 * MR + r];
-            int32_t a0 = (int16_t)(a & 0xffff), a1 = (int16_t)(a >> 16);
             for (int c = 0; c < NR; c++) {
-                uint32_t bv = bp[k2 * ld + c];
-                int32_t b0 = (int16_t)(bv & 0xffff), b1 = (int16_t)(bv >> 16);
-                uint32_t s = (uint32_t)(a0 * b0) + (uint32_t)(a1 * b1);
+                uint32_t bv = bp[k2 * ld + c], s = 0;
+                if (quad) {
+                    uint32_t u = bias_cols ? a : bv, w = bias_cols ? bv : a;
+                    for (int i = 0; i < 4; i++)
+                        s += (uint32_t)((int32_t)(uint8_t)(u >> (8 * i)) * (int32_t)(int8_t)(w >> (8 * i)));
+                } else {
+                    s = (uint32_t)((int16_t)(a & 0xffff) * (int16_t)(bv & 0xffff)) +
+                        (uint32_t)((int16_t)(a >> 16) * (int16_t)(bv >> 16));
+                }
                 acc[r][c] = (int32_t)((uint32_t)acc[r][c] + s);
             }
         }
@@ -493,32 +500,11 @@ __attribute__((target("avx2"))) static void tile_avx2(const uint32_t *ap, const 
 
 
 
-/* ---- Byte quads (u8 x s8), matrix products only (§7.5 "Byte quads") ----
- * ap: [K4][MR] uint32, each four activation bytes u(4 k4 .. 4 k4 + 3) in [0, 255]; bp:
- * [K4][ld] uint32, four weight bytes of one channel in [-64, 64]. vpmaddubsw forms
- * u0 w0 + u1 w1 per int16 lane, |.| <= 255 * 128 = 32640: never saturated, exact; vpmaddwd
- * with ones adds two lanes exactly into int32; int32 additions wrap modulo 2^32. */
-static void tile_u8_c(const uint32_t *ap, const uint32_t *bp, int64_t K4, int64_t ld,
-                      const int32_t *bias, int bias_cols, int32_t acc[MR][NR]) {
-    /* bias per column: a matrix product, ap the activations (unsigned) and bp the weights;
-     * bias per row: a convolution, ap the weights and bp the activations */
-    for (int r = 0; r < MR; r++)
-        for (int c = 0; c < NR; c++) acc[r][c] = bias_cols ? bias[c] : bias[r];
-    for (int64_t k4 = 0; k4 < K4; k4++) {
-        for (int r = 0; r < MR; r++) {
-            uint32_t a = ap[k4 * MR + r];
-            for (int c = 0; c < NR; c++) {
-                uint32_t bv = bp[k4 * ld + c];
-                uint32_t u = bias_cols ? a : bv, w = bias_cols ? bv : a;
-                uint32_t s = 0;
-                for (int i = 0; i < 4; i++)
-                    s += (uint32_t)((int32_t)(uint8_t)(u >> (8 * i)) * (int32_t)(int8_t)(w >> (8 * i)));
-                acc[r][c] = (int32_t)((uint32_t)acc[r][c] + s);
-            }
-        }
-    }
-}
-
+/* ---- Byte quads (u8 x s8; §7.5 "Byte quads") ----
+ * Words of four unsigned activation bytes in [0, 255] and of four signed weight bytes in
+ * [-64, 64]. vpmaddubsw forms u0 w0 + u1 w1 per int16 lane, |.| <= 255 * 128 = 32640:
+ * never saturated, exact; vpmaddwd with ones adds two lanes exactly into int32; int32
+ * additions wrap modulo 2^32 (the portable tile_c forms the same sums in uint32). */
 #if HW_X86
 /* The first nr (<= MR) rows of a byte-quad tile; conv (both constants where inlined): the
  * broadcast words are weights and the vector ones activations, the bias per row; else the
@@ -585,10 +571,7 @@ static inline void run_tile(int simd, int quad, const uint32_t *ap, const uint32
     (void)simd;
 #endif
     (void)rows;
-    if (quad)
-        tile_u8_c(ap, bp, K2, ld, bias, bias_cols, acc);
-    else
-        tile_c(ap, bp, K2, ld, bias, bias_cols, acc);
+    tile_c(ap, bp, K2, ld, bias, bias_cols, quad, acc);
 }
 
 static int portable_only = 0;

@@ -350,6 +350,22 @@ def _check_run(pw: PackedWeights, bias: npt.NDArray[np.int64], out: npt.NDArray,
     return b
 
 
+def _byte_window(dtype: np.dtype, offset: int) -> int | None:
+    """``lo`` of the 256-code window ``[lo, lo + 255]`` holding every ``a − offset`` of an
+    int8 / uint8 operand (``dtype_min − offset``), else None: the byte-quad kernels read
+    ``a − offset − lo`` as unsigned bytes (§7.5 "Byte quads")."""
+    if dtype not in (np.int8, np.uint8):
+        return None
+    return int(np.iinfo(dtype).min) - int(offset)
+
+
+def _shifted_bias(b: npt.NDArray[np.int64], lo: int,
+                  colsum: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``b + lo·Σ_k w`` modulo 2^32, as the int32 the kernels read: the bias of byte quads
+    whose activations are read ``lo`` below their value."""
+    return (b + lo * colsum + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
 def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: int, p: int,
          strides: tuple[int, int, int], out: npt.NDArray[np.int64], force: bool,
          words: npt.NDArray[np.uint32] | None = None, bias_shift: int = 0) -> None:
@@ -358,7 +374,7 @@ def _run(pw: PackedWeights, bias: npt.NDArray[np.int64], src: _BSource, cols: in
     ``bias_shift·Σ_k w`` modulo 2^32 (byte quads: the activation window's low end)."""
     b = _check_run(pw, bias, out, force)
     if bias_shift:
-        b = (b + bias_shift * pw.colsum + (1 << 31)) % (1 << 32) - (1 << 31)
+        b = _shifted_bias(b, bias_shift, pw.colsum)
     words = pw.data if words is None else words
     n_threads = max(1, min(threads(), cols // _MIN_COLS_PER_THREAD))
     edges = np.linspace(0, cols, n_threads + 1).astype(np.int64)
@@ -404,8 +420,8 @@ def conv_acc(x: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[np
                    KH=kh, KW=kw, SH=strides[0], SW=strides[1], PT=pads[0], PL=pads[1],
                    DH=dilations[0], DW=dilations[1], OH=oh, OW=ow, offset=int(offset),
                    pad_value=int(pad_value), K=pw.k)
-    lo = int(np.iinfo(x.dtype).min) - int(offset) if x.dtype in (np.int8, np.uint8) else 0
-    if (quads and pw.conv_quads is not None and x.dtype in (np.int8, np.uint8)
+    lo = _byte_window(x.dtype, offset)
+    if (quads and pw.conv_quads is not None and lo is not None
             and 0 <= int(pad_value) - int(offset) - lo <= 255):
         # x − offset and the padding lie in [lo, lo + 255]: the planes hold the bytes
         # x − offset − lo and the bias gains lo·Σ_k w (§7.5 "Byte quads")
@@ -448,11 +464,11 @@ def matmul_acc(a: npt.NDArray[np.integer], pw: PackedWeights, bias: npt.NDArray[
     b = _check_run(pw, bias, out, force)
     n_threads = threads() if q * pw.rows * pw.k >= _MIN_MACS_PER_CALL_THREADS else 1
     words, units, quad = pw.cols, pw.k2, 0
-    if quads and pw.quads is not None and a.dtype in (np.int8, np.uint8):
+    lo = _byte_window(a.dtype, offset)
+    if quads and pw.quads is not None and lo is not None:
         # a − offset lies in [lo, lo + 255]: the kernel reads u = a − offset − lo ∈ [0, 255]
-        # and the bias gains lo·Σ_k w (mod 2^32, an int32 as the kernel reads it)
-        lo = int(np.iinfo(a.dtype).min) - int(offset)
-        b = (b + lo * pw.colsum + (1 << 31)) % (1 << 32) - (1 << 31)
+        # and the bias gains lo·Σ_k w
+        b = _shifted_bias(b, lo, pw.colsum)
         src.offset = int(offset) + lo
         words, units, quad = pw.quads, pw.quads.shape[1], 1
     rq = _Requant()
